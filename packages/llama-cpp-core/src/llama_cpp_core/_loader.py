@@ -1,0 +1,254 @@
+"""Find and load the llama.cpp shared libraries and ggml backends.
+
+This is the only module that opens native libraries (``ctypes.CDLL``).
+
+Where libraries are looked for, first match wins:
+
+1. ``$LLAMA_CPP_LIB_PATH`` (a directory; the name ``llama-cpp-python`` uses);
+2. ``llama_cpp_core/lib/`` inside this package.
+
+ggml is built with ``GGML_BACKEND_DL``: the compute backends are separate
+libraries (``libggml-cpu-<variant>.so``, ``libggml-rpc.so``, and from plugin
+packages ``libggml-cuda.so`` ...). They are loaded here by path, never by
+searching next to the Python executable. Of the CPU variants the one whose
+``ggml_backend_score()`` is highest on this machine is loaded, so a wheel with
+every x86 variant runs on old and new CPUs alike.
+
+Accelerator plugins are packages that declare an entry point in the group
+``llama_cpp_core.backends`` naming their import package; their ``lib/``
+directory is scanned the same way. They are found without importing them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._errors import LibraryLoadError, LibraryNotFoundError
+
+__all__ = ["Libraries", "BackendLibrary", "libraries", "lib_dirs", "open_library", "PLUGIN_GROUP"]
+
+logger = logging.getLogger("llama_cpp_core")
+
+PLUGIN_GROUP = "llama_cpp_core.backends"
+PACKAGE_LIB_DIR = Path(__file__).resolve().parent / "lib"
+
+if sys.platform == "win32":
+    _PREFIX, _EXT = "", ".dll"
+elif sys.platform == "darwin":
+    _PREFIX, _EXT = "lib", ".dylib"
+else:
+    _PREFIX, _EXT = "lib", ".so"
+# ggml names its loadable backends lib<name>.so on every non-Windows system.
+_BACKEND_PREFIX, _BACKEND_EXT = ("ggml-", ".dll") if sys.platform == "win32" else ("libggml-", ".so")
+_CORE_LIBS = ("ggml-base", "ggml", "llama")
+_NOT_BACKENDS = {"base"}
+
+_RTLD_LOCAL = getattr(os, "RTLD_LOCAL", 0)
+_RTLD_NOW = getattr(os, "RTLD_NOW", 0)
+
+
+@dataclass
+class BackendLibrary:
+    """One ggml backend library file and what happened when it was loaded."""
+
+    name: str                 # backend name: "cpu", "rpc", "cuda", ...
+    path: Path
+    variant: str | None = None  # CPU ISA variant ("haswell", ...), None for others
+    score: int | None = None    # ggml_backend_score() where the library has one
+    loaded: bool = False
+    error: str | None = None
+
+
+@dataclass
+class Libraries:
+    """The loaded core libraries and the backends that were tried."""
+
+    directory: Path
+    llama: ctypes.CDLL
+    ggml: ctypes.CDLL
+    ggml_base: ctypes.CDLL
+    backends: list[BackendLibrary] = field(default_factory=list)
+    # backend libraries that loaded, searched for symbols after the core three
+    backend_handles: list[ctypes.CDLL] = field(default_factory=list)
+
+    @property
+    def symbol_sources(self) -> list[ctypes.CDLL]:
+        return [self.llama, self.ggml, self.ggml_base, *self.backend_handles]
+
+
+def _env_dir() -> Path | None:
+    value = os.environ.get("LLAMA_CPP_LIB_PATH")
+    return Path(value).expanduser() if value else None
+
+
+def lib_dirs() -> list[Path]:
+    """Directories searched for the core libraries, in order."""
+    dirs = []
+    env = _env_dir()
+    if env is not None:
+        dirs.append(env)
+    dirs.append(PACKAGE_LIB_DIR)
+    return dirs
+
+
+def plugin_dirs() -> list[tuple[str, Path]]:
+    """(distribution name, lib dir) of every installed backend plugin."""
+    found = []
+    for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            spec = importlib.util.find_spec(ep.value)
+        except (ImportError, ValueError) as e:
+            logger.warning("backend plugin %s (%s) cannot be located: %s", ep.name, ep.value, e)
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            logger.warning("backend plugin %s names %r, which is not an installed package", ep.name, ep.value)
+            continue
+        for loc in spec.submodule_search_locations:
+            lib = Path(loc) / "lib"
+            if lib.is_dir():
+                found.append((ep.name, lib))
+    return found
+
+
+def _open(path: Path, mode: int = _RTLD_LOCAL | _RTLD_NOW) -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL(str(path), mode=mode)
+    except OSError as e:
+        raise LibraryLoadError(
+            f"could not load {path}: {e}. The file exists but the dynamic loader refused it: "
+            "reinstall llama-cpp-core for this platform (pip install --force-reinstall llama-cpp-core)"
+        ) from e
+
+
+def open_library(path: Path) -> ctypes.CDLL:
+    """Open one more native library (e.g. for compatibility helpers), RTLD_LOCAL."""
+    libraries()  # the core libraries first, so its dependencies resolve to them
+    return _open(Path(path))
+
+
+def _find_core_dir() -> Path:
+    name = f"{_PREFIX}llama{_EXT}"
+    searched = []
+    for d in lib_dirs():
+        if (d / name).is_file():
+            return d
+        searched.append(str(d / name))
+    hint = (
+        "LLAMA_CPP_LIB_PATH is set; point it at the directory holding the llama.cpp libraries or unset it"
+        if _env_dir() is not None
+        else "the llama-cpp-core installation is incomplete: pip install --force-reinstall llama-cpp-core"
+    )
+    raise LibraryNotFoundError(f"llama.cpp library {name} not found (looked for {', '.join(searched)}); {hint}")
+
+
+def _backend_files(directory: Path) -> list[BackendLibrary]:
+    out = []
+    for p in sorted(directory.glob(f"{_BACKEND_PREFIX}*{_BACKEND_EXT}")):
+        stem = p.name[len(_BACKEND_PREFIX):-len(_BACKEND_EXT)]
+        if stem in _NOT_BACKENDS or not stem:
+            continue
+        name, _, variant = stem.partition("-") if stem.startswith("cpu") else (stem, "", "")
+        out.append(BackendLibrary(name=name, path=p, variant=variant or None))
+    return out
+
+
+def _score(lib: BackendLibrary) -> ctypes.CDLL | None:
+    """Open a candidate and read its ggml_backend_score(); None if it cannot load."""
+    try:
+        handle = ctypes.CDLL(str(lib.path), mode=_RTLD_LOCAL | _RTLD_NOW)
+    except OSError as e:
+        lib.error = str(e)
+        return None
+    try:
+        fn = handle["ggml_backend_score"]
+    except AttributeError:
+        lib.score = None
+        return handle
+    fn.restype = ctypes.c_int
+    fn.argtypes = []
+    lib.score = int(fn())
+    return handle
+
+
+def _close(handle: ctypes.CDLL | None) -> None:
+    if handle is not None and sys.platform != "win32":
+        import _ctypes
+
+        _ctypes.dlclose(handle._handle)
+
+
+def _register(ggml: ctypes.CDLL, lib: BackendLibrary, out: Libraries, handle: ctypes.CDLL | None = None) -> None:
+    load = ggml["ggml_backend_load"]
+    load.argtypes = [ctypes.c_char_p]
+    load.restype = ctypes.c_void_p
+    reg = load(os.fsencode(lib.path))
+    if not reg:
+        lib.error = lib.error or "ggml_backend_load returned NULL (the backend found no usable device or failed to initialise)"
+        _close(handle)
+        return
+    lib.loaded = True
+    # ggml dlopen'ed the same file, so this handle is the same instance: kept for symbol lookup
+    out.backend_handles.append(handle or ctypes.CDLL(str(lib.path), mode=_RTLD_LOCAL | _RTLD_NOW))
+
+
+def _load_backends(out: Libraries) -> None:
+    dirs = [("llama-cpp-core", out.directory)] + plugin_dirs()
+    for origin, directory in dirs:
+        files = _backend_files(directory)
+        cpu = [f for f in files if f.name == "cpu"]
+        others = [f for f in files if f.name != "cpu"]
+        if cpu:
+            handles = {id(f): _score(f) for f in cpu}
+            usable = [f for f in cpu if handles[id(f)] is not None and (f.score is None or f.score > 0)]
+            best = max(usable, key=lambda f: f.score or 0, default=None)
+            for f in cpu:
+                if f is best:
+                    continue
+                _close(handles[id(f)])
+                if f.error is None:
+                    f.error = "not selected: " + ("unsupported on this CPU" if f.score == 0 else f"score {f.score} < {best.score if best else 0}")
+            out.backends.extend(cpu)
+            if best is not None:
+                _register(out.ggml, best, out, handles[id(best)])
+        for f in others:
+            out.backends.append(f)
+            _register(out.ggml, f, out)
+        logger.debug("backends from %s (%s): %s", origin, directory, [(b.name, b.variant, b.loaded) for b in files])
+    if not any(b.loaded and b.name == "cpu" for b in out.backends):
+        tried = "; ".join(f"{b.path.name}: {b.error}" for b in out.backends if b.name == "cpu") or "no libggml-cpu library found"
+        raise LibraryLoadError(
+            f"no CPU backend could be loaded from {out.directory} ({tried}); "
+            "reinstall llama-cpp-core (pip install --force-reinstall llama-cpp-core)"
+        )
+
+
+_lock = threading.Lock()
+_loaded: Libraries | None = None
+
+
+def libraries() -> Libraries:
+    """Load (once) and return the llama.cpp libraries and backends."""
+    global _loaded
+    if _loaded is not None:
+        return _loaded
+    with _lock:
+        if _loaded is None:
+            directory = _find_core_dir()
+            if sys.platform == "win32":
+                os.add_dll_directory(str(directory))
+            handles = {name: _open(directory / f"{_PREFIX}{name}{_EXT}") for name in _CORE_LIBS}
+            from . import _log
+
+            _log.install(handles["ggml-base"], handles["llama"])
+            libs = Libraries(directory, handles["llama"], handles["ggml"], handles["ggml-base"])
+            _load_backends(libs)
+            _loaded = libs
+    return _loaded

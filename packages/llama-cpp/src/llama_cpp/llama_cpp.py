@@ -1,0 +1,109 @@
+"""The low-level llama.cpp C API, under the names ``llama-cpp-python`` uses.
+
+Everything declared in ``llama.h`` is here: ``llama_*`` functions (raw ctypes
+functions: positional arguments, ``bytes`` for strings, ctypes arrays for
+buffers), records (``llama_batch``, ``llama_context_params``, ...), callback
+types, enumerators as module integers (``LLAMA_VOCAB_TYPE_BPE``) and as
+IntEnum classes (``LlamaVocabType``), plus the ggml types and constants those
+declarations use. The declarations are generated from the pinned headers at
+build time (see ``llama_cpp_core.bindings``); this module only selects them and
+adds the handful of aliases and helpers the reference module also defines.
+
+ggml's and gguf's own functions stay in ``llama_cpp_core.bindings``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import pathlib
+import sys
+from typing import Any, Callable, List, NewType, TypeVar
+
+from llama_cpp_core import _bindings as _b
+from llama_cpp_core._loader import libraries as _libraries
+from llama_cpp_core._loader import open_library as _open_library
+
+_TABLES = {"FUNCTIONS", "RECORDS", "HEADERS", "ENUMS"}
+_exported = [
+    n for n in _b.__all__
+    if n not in _TABLES and (n not in _b.FUNCTIONS or _b.FUNCTIONS[n][5] == "llama.h")
+]
+globals().update({n: getattr(_b, n) for n in _exported})
+
+# ---------------------------------------------------------------- aliases
+byref = ctypes.byref
+llama_token_p = ctypes.POINTER(_b.llama_token)
+llama_memory_t_ctypes = ctypes.c_void_p
+llama_kv_cache_p = NewType("llama_kv_cache_p", int)
+llama_kv_cache_p_ctypes = ctypes.c_void_p
+llama_sampler_p_ctypes = ctypes.POINTER(_b.llama_sampler)
+llama_adapter_lora_p = ctypes.c_void_p
+gguf_context_p = NewType("gguf_context_p", int)
+gguf_context_p_ctypes = ctypes.c_void_p
+
+# The loaded libllama, as a ctypes library object (some clients reach for it).
+_lib = _libraries().llama
+
+LLAMA_MAX_DEVICES: int = _b.llama_max_devices()
+
+
+# -------------------------------------------------- loading helpers (compat)
+def load_shared_library(lib_base_name: str, base_path: pathlib.Path) -> ctypes.CDLL:
+    """Open ``lib<name>.so`` / ``<name>.dll`` / ``lib<name>.dylib`` in ``base_path``."""
+    if sys.platform == "win32":
+        candidates = [f"{lib_base_name}.dll", f"lib{lib_base_name}.dll"]
+    elif sys.platform == "darwin":
+        candidates = [f"lib{lib_base_name}.so", f"lib{lib_base_name}.dylib"]
+    else:
+        candidates = [f"lib{lib_base_name}.so"]
+    for name in candidates:
+        path = pathlib.Path(base_path) / name
+        if path.exists():
+            return _open_library(path)
+    raise FileNotFoundError(f"Shared library with base name '{lib_base_name}' not found")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def ctypes_function_for_shared_library(lib: ctypes.CDLL) -> Callable[..., Callable[[_F], _F]]:
+    """Decorator factory binding a typed Python stub to the C function of the same name."""
+
+    def ctypes_function(name: str, argtypes: List[Any], restype: Any, enabled: bool = True) -> Callable[[_F], _F]:
+        def decorator(stub: _F) -> _F:
+            if not enabled:
+                return stub
+            fn = lib[name]
+            fn.argtypes = argtypes
+            fn.restype = restype
+            functools.wraps(stub)(fn)
+            return fn  # type: ignore[return-value]
+
+        return decorator
+
+    return ctypes_function
+
+
+ctypes_function = ctypes_function_for_shared_library(_lib)
+
+
+# ------------------------------------------------------ Python-only shims
+def llama_set_adapter_lora(ctx: int, adapter: int, scale: float) -> int:
+    """Attach one LoRA adapter at ``scale`` (wraps ``llama_set_adapters_lora``)."""
+    adapters = (ctypes.c_void_p * 1)(adapter)
+    scales = (ctypes.c_float * 1)(scale)
+    return _b.llama_set_adapters_lora(ctx, adapters, 1, scales)
+
+
+def llama_apply_adapter_cvec(ctx: int, data: Any, len: int, n_embd: int, il_start: int, il_end: int) -> int:  # noqa: A002
+    """Apply (or, with ``data=None``, clear) a control vector (``llama_set_adapter_cvec``)."""
+    return _b.llama_set_adapter_cvec(ctx, data, len, n_embd, il_start, il_end)
+
+
+__all__ = _exported + [
+    "byref", "llama_token_p", "llama_memory_t_ctypes", "llama_kv_cache_p", "llama_kv_cache_p_ctypes",
+    "llama_sampler_p_ctypes", "llama_adapter_lora_p", "gguf_context_p", "gguf_context_p_ctypes",
+    "LLAMA_MAX_DEVICES", "load_shared_library", "ctypes_function_for_shared_library", "ctypes_function",
+    "llama_set_adapter_lora", "llama_apply_adapter_cvec",
+]
