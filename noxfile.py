@@ -6,6 +6,7 @@ Sessions:
              LLAMA_CPP_CPU_VARIANT=all for a release build)
   test       install the built wheels (not the sources) and run pytest
   demo       install the built wheels and run a real generation
+  docs       the documentation site (mkdocs + mkdocstrings) into site/
   lint       ruff
   typecheck  mypy on the pure-Python packages
 """
@@ -100,3 +101,10 @@ def typecheck(session: nox.Session) -> None:
     session.install("mypy", "typing-extensions", "numpy")
     session.run("mypy", "packages/llama-cpp-types/src/llama_cpp_types")
     session.run("mypy", "--ignore-missing-imports", "packages/llama-cpp/src/llama_cpp")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ (mkdocs, strict)."""
+    session.install("mkdocs>=1.6", "mkdocs-material>=9", "mkdocstrings[python]>=0.26")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))

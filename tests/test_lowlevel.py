@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ctypes
 
-import llama_cpp
-import llama_cpp.llama_cpp as C
 import pytest
 
+import llama_cpp
+import llama_cpp.llama_cpp as C
 from gguf_reader import read_metadata
 
 

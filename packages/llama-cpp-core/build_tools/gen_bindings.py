@@ -293,6 +293,14 @@ class Generator:
             elif c.kind == ci.CursorKind.MACRO_DEFINITION:
                 self._macro(c)
 
+    def _function_names(self) -> set[str]:
+        if not hasattr(self, "_fn_names"):
+            self._fn_names = {
+                c.spelling for c in self.tu.cursor.get_children()
+                if c.kind == ci.CursorKind.FUNCTION_DECL and self._ours(c)
+            }
+        return self._fn_names
+
     def _register_record(self, c: ci.Cursor, anon_typedefs: dict[str, str]) -> None:
         usr = c.get_usr()
         tokens = [t.spelling for t in c.get_tokens()][:2]
@@ -305,6 +313,8 @@ class Generator:
             name = c.spelling
             c_name = ("union " if c.kind == ci.CursorKind.UNION_DECL else "struct ") + name
         kind = "Union" if c.kind == ci.CursorKind.UNION_DECL else "Structure"
+        if name in self._function_names():
+            name = f"struct_{name}"  # e.g. ggml_backend_graph_copy is a struct and a function
         self.records[name] = Record(name, c_name, kind, c, self._file_of(c))
         self.record_by_usr[usr] = name
 
@@ -404,7 +414,7 @@ class Generator:
             else:
                 return
         try:
-            value = eval(" ".join(out), {"__builtins__": {}}, {})  # noqa: S307 - tokens checked above
+            value = eval(" ".join(out), {"__builtins__": {}}, {})  # only whitelisted tokens reach here
         except Exception:
             return
         if isinstance(value, (int, float, str)):
@@ -456,12 +466,12 @@ class Generator:
         w(f"HEADERS = {tuple(Path(h).name for h in HEADERS)!r}")
         w("")
         w("# ---------------------------------------------------------------- macros")
-        for name, value, header in self.macros:
+        for name, value, _header in self.macros:
             w(f"{name} = {value!r}")
         w("")
         w("# ----------------------------------------------------------------- enums")
         enum_names = []
-        for name, ctype_expr, values, header in self.enums:
+        for name, _ctype, values, header in self.enums:
             if name:
                 cls = camel(name)
                 enum_names.append(cls)
@@ -494,7 +504,7 @@ class Generator:
             w("")
         w("")
         w("# -------------------------------------------------------------- typedefs")
-        for name, expr, header in self.typedefs:
+        for name, expr, _header in self.typedefs:
             w(f"{name} = {expr}")
         w("")
         w("# ------------------------------------------- record fields and callbacks")

@@ -2,10 +2,11 @@
 
 This is the only module that opens native libraries (``ctypes.CDLL``).
 
-Where libraries are looked for, first match wins:
+Where the core libraries are looked for:
 
 1. ``$LLAMA_CPP_LIB_PATH`` (a directory; the name ``llama-cpp-python`` uses);
-2. ``llama_cpp_core/lib/`` inside this package.
+   when it is set, nothing else is searched;
+2. otherwise ``llama_cpp_core/lib/`` inside this package.
 
 ggml is built with ``GGML_BACKEND_DL``: the compute backends are separate
 libraries (``libggml-cpu-<variant>.so``, ``libggml-rpc.so``, and from plugin
@@ -90,13 +91,10 @@ def _env_dir() -> Path | None:
 
 
 def lib_dirs() -> list[Path]:
-    """Directories searched for the core libraries, in order."""
-    dirs = []
+    """Directories searched for the core libraries: ``$LLAMA_CPP_LIB_PATH`` alone when set
+    (a custom build must never be silently replaced by the packaged one), else the package's."""
     env = _env_dir()
-    if env is not None:
-        dirs.append(env)
-    dirs.append(PACKAGE_LIB_DIR)
-    return dirs
+    return [env] if env is not None else [PACKAGE_LIB_DIR]
 
 
 def plugin_dirs() -> list[tuple[str, Path]]:

@@ -38,7 +38,7 @@ class LlamaModel:
         self.verbose = verbose
         self.model: Optional[int] = None
         self.vocab: Optional[int] = None
-        self._contexts: List["LlamaContext"] = []
+        self._contexts: List[LlamaContext] = []
         _check_path(self.path_model)
         model = C.llama_model_load_from_file(self.path_model.encode("utf-8"), params)
         if not model:
@@ -59,7 +59,7 @@ class LlamaModel:
         self.model = None
         self.vocab = None
 
-    def __enter__(self) -> "LlamaModel":
+    def __enter__(self) -> LlamaModel:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -227,7 +227,7 @@ class LlamaContext:
         self.ctx = None
         self.memory = None
 
-    def __enter__(self) -> "LlamaContext":
+    def __enter__(self) -> LlamaContext:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -269,12 +269,12 @@ class LlamaContext:
     def get_state_size(self) -> int:
         return C.llama_state_get_size(self.ctx)
 
-    def decode(self, batch: "LlamaBatch") -> None:
+    def decode(self, batch: LlamaBatch) -> None:
         rc = C.llama_decode(self.ctx, batch.batch)
         if rc != 0:
             raise RuntimeError(f"llama_decode returned {rc}")
 
-    def encode(self, batch: "LlamaBatch") -> None:
+    def encode(self, batch: LlamaBatch) -> None:
         rc = C.llama_encode(self.ctx, batch.batch)
         if rc != 0:
             raise RuntimeError(f"llama_encode returned {rc}")

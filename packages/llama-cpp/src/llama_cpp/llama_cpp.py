@@ -96,7 +96,7 @@ def llama_set_adapter_lora(ctx: int, adapter: int, scale: float) -> int:
     return _b.llama_set_adapters_lora(ctx, adapters, 1, scales)
 
 
-def llama_apply_adapter_cvec(ctx: int, data: Any, len: int, n_embd: int, il_start: int, il_end: int) -> int:  # noqa: A002
+def llama_apply_adapter_cvec(ctx: int, data: Any, len: int, n_embd: int, il_start: int, il_end: int) -> int:
     """Apply (or, with ``data=None``, clear) a control vector (``llama_set_adapter_cvec``)."""
     return _b.llama_set_adapter_cvec(ctx, data, len, n_embd, il_start, il_end)
 
