@@ -417,7 +417,7 @@ class LlamaSampler:
 
     def add_penalties(self, n_vocab: int, penalty_last_n: int, penalty_repeat: float,
                       penalty_freq: float, penalty_present: float) -> None:
-        self._add(C.llama_sampler_init_penalties(penalty_last_n, penalty_repeat, penalty_freq, penalty_present))
+        self._add(C.llama_sampler_init_penalties(n_vocab, penalty_last_n, penalty_repeat, penalty_freq, penalty_present))
 
     def add_mirostat(self, n_vocab: int, seed: int, tau: float, eta: float, m: int) -> None:
         self._add(C.llama_sampler_init_mirostat(n_vocab, seed, tau, eta, m))

@@ -1,0 +1,7 @@
+"""``python -m llama_cpp``: see :mod:`llama_cpp._cli`."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""Small helpers shared by the package (and kept for clients that import them)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Dict, Iterator
+
+from ._logger import logger
+
+__all__ = ["Singleton", "suppress_stdout_stderr"]
+
+
+class Singleton:
+    """Base class whose subclasses have one instance each (``X() is X()``)."""
+
+    _instances: Dict[type, Any] = {}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls not in Singleton._instances:
+            Singleton._instances[cls] = super().__new__(cls)
+        return Singleton._instances[cls]
+
+
+@contextlib.contextmanager
+def suppress_stdout_stderr(disable: bool = True) -> Iterator[None]:
+    """Silence llama.cpp's log output inside the block (unless ``disable``).
+
+    Kept for code written for ``llama-cpp-python``, where it redirected the
+    process's file descriptors. Here native output already goes through
+    :mod:`logging`, so this only raises the ``llama-cpp-python`` logger's level
+    for the duration; no file descriptor is touched.
+    """
+    if disable:
+        yield
+        return
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
