@@ -39,6 +39,7 @@ class LlamaModel:
         self.model: Optional[int] = None
         self.vocab: Optional[int] = None
         self._contexts: List[LlamaContext] = []
+        self._pieces: Dict[tuple, bytes] = {}
         _check_path(self.path_model)
         model = C.llama_model_load_from_file(self.path_model.encode("utf-8"), params)
         if not model:
@@ -162,27 +163,26 @@ class LlamaModel:
         return buf[:n]
 
     def token_to_piece(self, token: int, special: bool = False) -> bytes:
-        buf = ctypes.create_string_buffer(64)
-        n = C.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
-        if n < 0:
-            buf = ctypes.create_string_buffer(-n)
+        """The bytes of one token (cached: a vocabulary never changes)."""
+        key = (token, special)
+        piece = self._pieces.get(key)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
             n = C.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
-        return buf.raw[:n]
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = C.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+            piece = self._pieces[key] = buf.raw[:n]
+        return piece
 
     def detokenize(self, tokens: Sequence[int], special: bool = False) -> bytes:
-        """Bytes of ``tokens`` in one native call (no per-token round trip)."""
-        n_tokens = len(tokens)
-        if n_tokens == 0:
+        """The tokens' pieces joined; a leading BOS drops the space the next piece starts with."""
+        if len(tokens) == 0:
             return b""
-        arr = (C.llama_token * n_tokens)(*tokens)
-        cap = max(32, n_tokens * 8)
-        buf = ctypes.create_string_buffer(cap)
-        n = C.llama_detokenize(self.vocab, arr, n_tokens, buf, cap, False, special)
-        if n < 0:
-            cap = -n
-            buf = ctypes.create_string_buffer(cap)
-            n = C.llama_detokenize(self.vocab, arr, n_tokens, buf, cap, False, special)
-        return buf.raw[:n]
+        text = b"".join([self.token_to_piece(int(t), special) for t in tokens])
+        if int(tokens[0]) == self.token_bos() and text.startswith(b" "):
+            text = text[1:]
+        return text
 
     def metadata(self) -> Dict[str, str]:
         model = self._require()

@@ -301,7 +301,7 @@ class Llama:
             cp.n_seq_max = min(self.n_batch, C.llama_max_parallel_sequences())
             cp.kv_unified = True
         self.context_params = cp
-        self._logits_all = True if draft_model is not None else logits_all
+        self._logits_all = logits_all  # speculative decoding asks for the rows it verifies itself
         self.last_n_tokens_size = last_n_tokens_size
         self.lora_base = lora_base
         self.lora_scale = lora_scale
@@ -487,8 +487,7 @@ class Llama:
         piece = self._pieces.get(token)
         if piece is None:
             assert self._model is not None
-            piece = self._model.token_to_piece(token, special=False)
-            self._pieces[token] = piece
+            piece = self._pieces[token] = self._model.token_to_piece(token, special=False)
         return piece
 
     def _is_eog(self, token: int) -> bool:
@@ -602,7 +601,8 @@ class Llama:
             raise ValueError(f"token {bad} is not a token id of this model (0..{self._n_vocab - 1})")
         return arr.astype(np.intc).tolist()
 
-    def _eval(self, tokens: List[int]) -> None:
+    def _eval(self, tokens: List[int], all_outputs: bool = False) -> None:
+        """Evaluate tokens; ``all_outputs``: keep every position's logits for this call."""
         self._require_open()
         assert self._ctx is not None and self._batch is not None
         if not tokens:
@@ -616,7 +616,7 @@ class Llama:
         for i in range(0, len(tokens), self.n_batch):
             chunk = tokens[i: i + self.n_batch]
             n_past = self.n_tokens
-            self._batch.set_batch(chunk, n_past=n_past, logits_all=self._logits_all)
+            self._batch.set_batch(chunk, n_past=n_past, logits_all=self._logits_all or all_outputs)
             try:
                 self._ctx.decode(self._batch)
             except RuntimeError:
@@ -820,7 +820,7 @@ class Llama:
         room = min(self._n_ctx - self.n_tokens - 1, self.n_batch - 1)
         proposal = [t for t in proposal[: max(room, 0)] if 0 <= t < self._n_vocab]
         base = self.n_tokens  # position of `last`
-        self._eval([last, *proposal])
+        self._eval([last, *proposal], all_outputs=True)
         for j in range(len(proposal) + 1):
             if logits_processor:
                 self.n_tokens = base + 1 + j
@@ -942,12 +942,9 @@ class Llama:
                 prompt_tokens = [bos if bos != -1 else self._model.token_eos()]
             self._check_prompt(prompt_tokens)
             room = self._n_ctx - len(prompt_tokens)
-            if max_tokens is None or max_tokens <= 0:
-                limit = room
-            else:
-                if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-                    raise TypeError(f"max_tokens must be an int or None, not {type(max_tokens).__name__}")
-                limit = min(max_tokens, room)
+            if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
+                raise TypeError(f"max_tokens must be an int or None, not {type(max_tokens).__name__}")
+            limit = room if max_tokens is None or max_tokens <= 0 else min(max_tokens, room)
             self._next_seed(seed)
             params.seed = self._seed
 
