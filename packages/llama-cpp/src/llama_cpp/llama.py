@@ -333,9 +333,8 @@ class Llama:
         self._n_ctx = self.n_ctx()
         self._n_vocab = self.n_vocab()
         self.input_ids: npt.NDArray[np.intc] = np.zeros((self._n_ctx,), dtype=np.intc)
-        self.scores: npt.NDArray[np.single] = np.zeros(
-            (self._n_ctx if self._logits_all else 1, self._n_vocab), dtype=np.single
-        )
+        # with logits_all, rows are added as positions are evaluated (not n_ctx x n_vocab up front)
+        self.scores: npt.NDArray[np.single] = np.zeros((0 if self._logits_all else 1, self._n_vocab), dtype=np.single)
         self.n_tokens = 0
         self._logits_fresh = False  # do the context's logits belong to input_ids[n_tokens-1]?
         self._one = (C.llama_token * 1)()
@@ -585,7 +584,15 @@ class Llama:
         self.n_tokens = n + 1
         self._logits_fresh = True
         if self._logits_all:
+            self._grow_scores(n + 1)
             self.scores[n, :] = as_logits_view(C.llama_get_logits_ith(self._ctx.ctx, -1), self._n_vocab)
+
+    def _grow_scores(self, rows: int) -> None:
+        have = self.scores.shape[0]
+        if rows > have:
+            grown = np.zeros((min(max(rows, 2 * have, 64), self._n_ctx), self._n_vocab), dtype=np.single)
+            grown[:have] = self.scores
+            self.scores = grown
 
     def eval(self, tokens: Sequence[int]) -> None:
         """Evaluate ``tokens`` after the ``n_tokens`` already evaluated ones."""
@@ -625,6 +632,7 @@ class Llama:
             self.input_ids[n_past: n_past + len(chunk)] = chunk
             if self._logits_all:
                 rows = np.ctypeslib.as_array(self._ctx.get_logits(), shape=(len(chunk), self._n_vocab))
+                self._grow_scores(n_past + len(chunk))
                 self.scores[n_past: n_past + len(chunk), :] = rows
             self.n_tokens = n_past + len(chunk)
         self._logits_fresh = True
@@ -1339,7 +1347,9 @@ class Llama:
         n = state.n_tokens
         self.input_ids[: len(state.input_ids)] = state.input_ids
         if self._logits_all and len(state.scores):
-            self.scores[: min(n, len(state.scores))] = state.scores[: min(n, len(state.scores))]
+            rows = min(n, len(state.scores))
+            self._grow_scores(rows)
+            self.scores[:rows] = state.scores[:rows]
         data = ctypes.cast(ctypes.c_char_p(state.llama_state), ctypes.POINTER(ctypes.c_uint8))  # no copy
         if C.llama_state_set_data(self._ctx.ctx, data, state.llama_state_size) != state.llama_state_size:
             raise RuntimeError("Failed to set llama state data")

