@@ -184,3 +184,12 @@ def test_kv_overrides_reach_the_model(model_path: str) -> None:
 def test_tokenize_needs_bytes(llm: Llama) -> None:
     with pytest.raises(TypeError, match="tokenize\\(\\) takes bytes"):
         llm.tokenize("text")  # type: ignore[arg-type]
+
+
+def test_verbose_shows_the_native_log_and_quiet_hides_it(model_path: str) -> None:
+    code = f"from llama_cpp import Llama\nLlama(model_path={model_path!r}, n_ctx=64, verbose=%s).close()\nprint('done')"
+    loud = run_python(code % "True")
+    quiet = run_python(code % "False")
+    assert loud.returncode == quiet.returncode == 0
+    assert "llama_model_loader" in loud.stderr
+    assert quiet.stderr == "" and quiet.stdout.strip() == "done"

@@ -8,6 +8,7 @@ here by ``llama_cpp_core`` (no file descriptor is ever redirected).
 from __future__ import annotations
 
 import logging
+import sys
 
 from llama_cpp_core import _log
 
@@ -18,6 +19,20 @@ logger = logging.getLogger("llama-cpp-python")
 _log.set_logger(logger)
 
 
+_stderr_handler = logging.StreamHandler(sys.stderr)
+_stderr_handler.setFormatter(logging.Formatter("%(message)s"))
+
+
 def set_verbose(verbose: bool) -> None:
-    """DEBUG when ``verbose`` (every native log line), else only errors."""
+    """Every native log line when ``verbose``, else only errors.
+
+    When nothing else handles the ``llama-cpp-python`` logger (no handler on it
+    or its ancestors), verbose output is written to ``sys.stderr``, as the API
+    we replace does; an application that configured logging gets the records
+    through its own handlers instead.
+    """
     logger.setLevel(logging.DEBUG if verbose else logging.ERROR)
+    if verbose and not logger.hasHandlers():
+        logger.addHandler(_stderr_handler)
+    elif not verbose and _stderr_handler in logger.handlers:
+        logger.removeHandler(_stderr_handler)

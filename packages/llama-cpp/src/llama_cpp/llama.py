@@ -1205,8 +1205,13 @@ class Llama:
         logit_bias: Optional[Dict[int, float]] = None,
         logprobs: Optional[bool] = None,
         top_logprobs: Optional[int] = None,
+        **kwargs: Any,
     ) -> Union[CreateChatCompletionResponse, Iterator[CreateChatCompletionStreamResponse]]:
-        """Chat with the model; a dict, or with ``stream=True`` an iterator of chunk dicts."""
+        """Chat with the model; a dict, or with ``stream=True`` an iterator of chunk dicts.
+
+        Extra keyword arguments reach the chat handler: template variables such as
+        ``enable_thinking``, and OpenAI request fields (``parallel_tool_calls``, ``n``, ``user``).
+        """
         from ._chat.dispatch import create_chat_completion
 
         return create_chat_completion(
@@ -1216,7 +1221,7 @@ class Llama:
             max_tokens=max_tokens, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
             repeat_penalty=repeat_penalty, tfs_z=tfs_z, mirostat_mode=mirostat_mode, mirostat_tau=mirostat_tau,
             mirostat_eta=mirostat_eta, model=model, logits_processor=logits_processor, grammar=grammar,
-            logit_bias=logit_bias, logprobs=logprobs, top_logprobs=top_logprobs,
+            logit_bias=logit_bias, logprobs=logprobs, top_logprobs=top_logprobs, **kwargs,
         )
 
     def create_chat_completion_openai_v1(self, *args: Any, **kwargs: Any) -> Any:

@@ -1,0 +1,418 @@
+"""Vision chat handlers (``Llama(chat_handler=Llava15ChatHandler(...))``).
+
+Images are encoded by llama.cpp's multimodal library (libmtmd). This build
+of ``llama-cpp-core`` does not ship libmtmd yet: the handlers construct,
+validate their arguments, build prompts (image positions marked with the
+media marker) and answer text-only conversations; a request that contains an
+image raises :class:`MultimodalUnavailableError` naming what is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import urllib.parse
+import urllib.request
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .. import llama_types
+from .adapter import _complete
+from .jinja import compile_template, make_environment, render_template
+from .messages import flatten_text_parts, prepare_messages, validate_messages
+from .protocols import ChatFormatterResponse
+from .request import ChatRequest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..llama import Llama, LogitsProcessorList
+    from ..llama_grammar import LlamaGrammar
+
+__all__ = [
+    "MEDIA_MARKER",
+    "Gemma4ChatHandler",
+    "Llama3VisionAlpha",
+    "Llama3VisionAlphaChatHandler",
+    "Llava15ChatHandler",
+    "Llava16ChatHandler",
+    "MTMDChatHandler",
+    "MiniCPMv26ChatHandler",
+    "MoondreamChatHandler",
+    "MultimodalUnavailableError",
+    "NanoLlavaChatHandler",
+    "ObsidianChatHandler",
+    "Qwen25VLChatHandler",
+]
+
+MEDIA_MARKER = "<__media__>"  # libmtmd's default marker for where an image's embeddings go
+
+
+class MultimodalUnavailableError(ImportError):
+    """The request contains images but llama.cpp's multimodal library (libmtmd) is not available."""
+
+
+def _load_mtmd() -> Any:
+    try:
+        from .. import mtmd_cpp  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise MultimodalUnavailableError(
+            "This request contains images, but this build of llama-cpp-core does not include llama.cpp's "
+            "multimodal library (libmtmd), so images cannot be encoded. Send text-only messages, or install a "
+            "llama-cpp-core build with multimodal support."
+        ) from exc
+    return mtmd_cpp
+
+
+def _image_url(part: Mapping[str, Any]) -> Optional[str]:
+    if part.get("type") != "image_url":
+        return None
+    url = part.get("image_url")
+    if isinstance(url, Mapping):
+        url = url.get("url")
+    return url if isinstance(url, str) else None
+
+
+# Templates below see messages whose image parts already carry the media marker
+# as their URL, so "{{ part.image_url.url }}" writes the marker. The environment
+# trims the newline right after a block tag, so text starting with a newline
+# after "%}" is written as an expression.
+_USER_PARTS = (
+    "{% if message.content is string %}{{ message.content }}"
+    "{% else %}"
+    "{% for part in message.content %}{% if part.type == 'image_url' %}{{ part.image_url.url }}{% endif %}{% endfor %}"
+    "{% for part in message.content %}{% if part.type == 'text' %}{{ part.text }}{% endif %}{% endfor %}"
+    "{% endif %}"
+)
+
+
+class Llava15ChatHandler:
+    """LLaVA 1.5: ``system`` text, then ``\\nUSER: <images><text>`` and ``\\nASSISTANT: <reply>`` turns."""
+
+    DEFAULT_SYSTEM_MESSAGE: Optional[str] = (
+        "A chat between a curious human and an artificial intelligence assistant. "
+        "The assistant gives helpful, detailed, and polite answers to the human's questions."
+    )
+
+    CHAT_FORMAT = (
+        "{% for message in messages %}"
+        "{% if message.role == 'system' %}{{ message.content }}"
+        "{% elif message.role == 'user' %}{{ '\\nUSER: ' }}" + _USER_PARTS + ""
+        "{% elif message.role == 'assistant' and message.content is not none %}{{ '\\nASSISTANT: ' + message.content }}"
+        "{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ '\\nASSISTANT: ' }}{% endif %}"
+    )
+
+    PROMPT_HAS_BOS = False  # True when the template writes the BOS token itself
+
+    def __init__(self, clip_model_path: str, verbose: bool = True) -> None:
+        if not isinstance(clip_model_path, (str, os.PathLike)):
+            raise TypeError(f"clip_model_path must be a path string, not {type(clip_model_path).__name__}")
+        clip_model_path = os.fspath(clip_model_path)
+        if not os.path.exists(clip_model_path):
+            raise ValueError(f"Clip model path does not exist: {clip_model_path}")
+        self.clip_model_path = clip_model_path
+        self.verbose = verbose
+        self._template = compile_template(make_environment(), self.CHAT_FORMAT, f"{type(self).__name__}.CHAT_FORMAT")
+        self._mtmd_ctx: Any = None
+
+    # ---- images
+    def load_image(self, image_url: str) -> bytes:
+        """The bytes of an image given as a ``data:`` URL, a ``file://`` URL, a local path or an http(s) URL."""
+        if image_url.startswith("data:"):
+            _, _, payload = image_url.partition(",")
+            return base64.b64decode(payload)
+        parsed = urllib.parse.urlparse(image_url)
+        if parsed.scheme in ("http", "https", "file"):
+            with urllib.request.urlopen(image_url) as response:
+                return bytes(response.read())
+        with open(image_url, "rb") as f:
+            return f.read()
+
+    @staticmethod
+    def get_image_urls(messages: List[llama_types.ChatCompletionRequestMessage]) -> List[str]:
+        """Every image URL in the user messages, in order."""
+        urls: List[str] = []
+        for message in messages:
+            content = message.get("content")
+            if message.get("role") == "user" and isinstance(content, list):
+                urls.extend(u for u in (_image_url(p) for p in content) if u is not None)  # type: ignore[arg-type]
+        return urls
+
+    @staticmethod
+    def split_text_on_image_urls(text: str, image_urls: List[str]) -> List[Tuple[str, str]]:
+        """``text`` cut at each occurrence of an image URL: ``[("text", ...), ("image_url", url), ...]``."""
+        pieces: List[Tuple[str, str]] = []
+        rest = text
+        while rest:
+            positions = [(rest.find(u), u) for u in image_urls if u and rest.find(u) >= 0]
+            if not positions:
+                pieces.append(("text", rest))
+                break
+            index, url = min(positions)
+            if index > 0:
+                pieces.append(("text", rest[:index]))
+            pieces.append(("image_url", url))
+            rest = rest[index + len(url):]
+        return pieces
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        repo_id: str,
+        filename: Optional[str],
+        local_dir: Optional[Union[str, os.PathLike[str]]] = None,
+        local_dir_use_symlinks: Union[bool, str] = "auto",
+        cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
+        **kwargs: Any,
+    ) -> Llava15ChatHandler:
+        """Download the CLIP/projector file ``filename`` (a glob) from a Hugging Face repo."""
+        from .._hub import download_model
+
+        path = download_model(
+            repo_id, filename, local_dir=local_dir, local_dir_use_symlinks=local_dir_use_symlinks, cache_dir=cache_dir
+        )
+        return cls(clip_model_path=path, **kwargs)
+
+    # ---- prompt
+    def _with_default_system(self, messages: List[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+        if self.DEFAULT_SYSTEM_MESSAGE is not None and not any(m.get("role") == "system" for m in messages):
+            return [{"role": "system", "content": self.DEFAULT_SYSTEM_MESSAGE}, *messages]
+        return messages
+
+    def _template_variables(self, llama: Optional[Llama]) -> Dict[str, Any]:
+        return {"add_generation_prompt": True}
+
+    def _render(self, messages: Sequence[Mapping[str, Any]], variables: Dict[str, Any], llama: Optional[Llama]) -> str:
+        return render_template(self._template, f"{type(self).__name__}.CHAT_FORMAT", variables)
+
+    def render_prompt(
+        self,
+        messages: List[llama_types.ChatCompletionRequestMessage],
+        llama: Optional[Llama] = None,
+        **kwargs: Any,
+    ) -> Tuple[str, List[str]]:
+        """``(prompt, image_urls)``: the prompt with :data:`MEDIA_MARKER` where each image goes."""
+        validate_messages(messages)
+        urls = self.get_image_urls(messages)
+        marked: List[Dict[str, Any]] = []
+        for message in prepare_messages(self._with_default_system(list(messages))):  # type: ignore[arg-type]
+            content = message.get("content")
+            if isinstance(content, list):
+                message["content"] = [
+                    {"type": "image_url", "image_url": {"url": MEDIA_MARKER}} if _image_url(p) is not None else p
+                    for p in content
+                ]
+            marked.append(message)
+        variables = self._template_variables(llama)
+        variables.update(kwargs)
+        variables["messages"] = marked
+        return self._render(marked, variables, llama), urls
+
+    # ---- call
+    def __call__(
+        self,
+        *,
+        llama: Llama,
+        messages: List[llama_types.ChatCompletionRequestMessage],
+        functions: Optional[List[llama_types.ChatCompletionFunction]] = None,
+        function_call: Optional[llama_types.ChatCompletionRequestFunctionCall] = None,
+        tools: Optional[List[llama_types.ChatCompletionTool]] = None,
+        tool_choice: Optional[llama_types.ChatCompletionToolChoiceOption] = None,
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        top_k: int = 40,
+        min_p: float = 0.05,
+        typical_p: float = 1.0,
+        stream: bool = False,
+        stop: Optional[Union[str, List[str]]] = [],  # noqa: B006  (the signature llama-cpp-python has; never mutated)
+        seed: Optional[int] = None,
+        response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
+        max_tokens: Optional[int] = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        repeat_penalty: float = 1.1,
+        tfs_z: float = 1.0,
+        mirostat_mode: int = 0,
+        mirostat_tau: float = 5.0,
+        mirostat_eta: float = 0.1,
+        model: Optional[str] = None,
+        logits_processor: Optional[LogitsProcessorList] = None,
+        grammar: Optional[LlamaGrammar] = None,
+        logit_bias: Optional[Dict[str, float]] = None,
+        logprobs: Optional[bool] = None,
+        top_logprobs: Optional[int] = None,
+        **kwargs: Any,
+    ) -> Any:
+        request = ChatRequest.from_locals(locals())
+        validate_messages(messages)
+        if self.get_image_urls(messages):
+            _load_mtmd()
+            raise MultimodalUnavailableError(  # pragma: no cover - only reachable once libmtmd is bound
+                "image input through libmtmd is not implemented in this release"
+            )
+
+        def formatter(*, messages: List[Any], **extra: Any) -> ChatFormatterResponse:
+            passthrough = {k: v for k, v in extra.items() if k not in ("functions", "function_call", "tool_choice")}
+            prompt, _ = self.render_prompt(messages, llama, **passthrough)
+            return ChatFormatterResponse(prompt=prompt, added_special=self.PROMPT_HAS_BOS)
+
+        return _complete(llama, formatter, request)
+
+
+class ObsidianChatHandler(Llava15ChatHandler):
+    """Obsidian: ChatML turns closed by ``###``."""
+
+    DEFAULT_SYSTEM_MESSAGE = Llava15ChatHandler.DEFAULT_SYSTEM_MESSAGE
+    CHAT_FORMAT = (
+        "{% for message in messages %}"
+        "{% if message.role == 'system' %}<|im_start|>system\n{{ message.content }}\n###\n"
+        "{% elif message.role == 'user' %}<|im_start|>user\n" + _USER_PARTS + "\n###\n"
+        "{% elif message.role == 'assistant' and message.content is not none %}"
+        "<|im_start|>assistant\n{{ message.content }}\n###\n"
+        "{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+class MoondreamChatHandler(Llava15ChatHandler):
+    """Moondream 2: ``<image>\\n\\nQuestion: <text>\\n\\nAnswer:``."""
+
+    DEFAULT_SYSTEM_MESSAGE = None
+    CHAT_FORMAT = (
+        "{% for message in messages %}"
+        "{% if message.role == 'user' %}"
+        "{% if message.content is string %}Question: {{ message.content }}"
+        "{% else %}"
+        "{% for part in message.content %}{% if part.type == 'image_url' %}{{ part.image_url.url }}\n\n{% endif %}{% endfor %}"
+        "Question: {% for part in message.content %}{% if part.type == 'text' %}{{ part.text }}{% endif %}{% endfor %}"
+        "{% endif %}{{ '\\n\\n' }}"
+        "{% elif message.role == 'assistant' and message.content is not none %}Answer: {{ message.content }}\n\n"
+        "{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}Answer:{% endif %}"
+    )
+
+
+class Llava16ChatHandler(Llava15ChatHandler):
+    """LLaVA 1.6 (Mistral/Vicuna based GGUFs): system text, user turns, ``Answer:`` cue."""
+
+    DEFAULT_SYSTEM_MESSAGE = Llava15ChatHandler.DEFAULT_SYSTEM_MESSAGE
+    CHAT_FORMAT = (
+        "{% for message in messages %}"
+        "{% if message.role == 'system' %}{{ message.content }}\n"
+        "{% elif message.role == 'user' %}" + _USER_PARTS + "\n"
+        "{% elif message.role == 'assistant' and message.content is not none %}Answer: {{ message.content }}\n"
+        "{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}Answer:{% endif %}"
+    )
+
+
+class NanoLlavaChatHandler(Llava15ChatHandler):
+    """nanoLLaVA: ChatML, default system message ``Answer the question``."""
+
+    DEFAULT_SYSTEM_MESSAGE = "Answer the question"
+    CHAT_FORMAT = (
+        "{% for message in messages %}"
+        "{% if message.role == 'system' %}<|im_start|>system\n{{ message.content }}<|im_end|>\n"
+        "{% elif message.role == 'user' %}<|im_start|>user\n" + _USER_PARTS + "<|im_end|>\n"
+        "{% elif message.role == 'assistant' and message.content is not none %}"
+        "<|im_start|>assistant\n{{ message.content }}<|im_end|>\n"
+        "{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+class Llama3VisionAlphaChatHandler(Llava15ChatHandler):
+    """llama-3-vision-alpha: Llama 3 headers, no default system message."""
+
+    DEFAULT_SYSTEM_MESSAGE = None
+    CHAT_FORMAT = (
+        "{% for message in messages %}"
+        "<|start_header_id|>{{ message.role }}<|end_header_id|>\n\n"
+        "{% if message.role == 'user' %}" + _USER_PARTS + ""
+        "{% elif message.content is not none %}{{ message.content }}{% endif %}"
+        "<|eot_id|>"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+    )
+
+
+Llama3VisionAlpha = Llama3VisionAlphaChatHandler
+
+
+class MiniCPMv26ChatHandler(Llava15ChatHandler):
+    """MiniCPM-V 2.6: ChatML with the images first in the user turn."""
+
+    DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant."
+    CHAT_FORMAT = NanoLlavaChatHandler.CHAT_FORMAT
+
+
+class Qwen25VLChatHandler(Llava15ChatHandler):
+    """Qwen2.5-VL: ChatML, each image wrapped in ``<|vision_start|>...<|vision_end|>``."""
+
+    DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant."
+    CHAT_FORMAT = (
+        "{% for message in messages %}"
+        "<|im_start|>{{ message.role }}\n"
+        "{% if message.content is string %}{{ message.content }}"
+        "{% elif message.content is not none %}"
+        "{% for part in message.content %}"
+        "{% if part.type == 'image_url' %}<|vision_start|>{{ part.image_url.url }}<|vision_end|>"
+        "{% elif part.type == 'text' %}{{ part.text }}{% endif %}"
+        "{% endfor %}"
+        "{% endif %}"
+        "<|im_end|>\n"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+
+
+class MTMDChatHandler(Llava15ChatHandler):
+    """Any libmtmd model: renders the model's own GGUF ``tokenizer.chat_template``.
+
+    Image parts reach the template as text parts holding the media marker.
+    """
+
+    DEFAULT_SYSTEM_MESSAGE = None
+    CHAT_FORMAT = ""
+    PROMPT_HAS_BOS = True  # GGUF templates write bos_token themselves
+
+    def __init__(self, clip_model_path: str, verbose: bool = True, use_gpu: bool = True) -> None:
+        super().__init__(clip_model_path=clip_model_path, verbose=verbose)
+        self.use_gpu = use_gpu
+        self._compiled_for: Optional[str] = None
+
+    def _gguf_template(self, llama: Optional[Llama]) -> str:
+        metadata = getattr(llama, "metadata", None) or {}
+        template = metadata.get("tokenizer.chat_template")
+        if not isinstance(template, str):
+            raise ValueError(f"{type(self).__name__} requires tokenizer.chat_template metadata")
+        return template
+
+    def _template_variables(self, llama: Optional[Llama]) -> Dict[str, Any]:
+        variables: Dict[str, Any] = {"add_generation_prompt": True, "bos_token": "", "eos_token": ""}
+        if llama is not None:
+            from .dispatch import _token_text
+
+            variables["bos_token"] = _token_text(llama, llama.token_bos())
+            variables["eos_token"] = _token_text(llama, llama.token_eos())
+        return variables
+
+    def _render(self, messages: Sequence[Mapping[str, Any]], variables: Dict[str, Any], llama: Optional[Llama]) -> str:
+        source = self._gguf_template(llama)
+        if self._compiled_for != source:
+            self._template = compile_template(make_environment(), source, "tokenizer.chat_template")
+            self._compiled_for = source
+        for message in messages:
+            content = message.get("content")
+            if isinstance(content, list):  # images become the marker; the parts then join into one string
+                message["content"] = flatten_text_parts(  # type: ignore[index]
+                    [{"type": "text", "text": MEDIA_MARKER} if _image_url(p) is not None else p for p in content]
+                )
+        return render_template(self._template, "tokenizer.chat_template", variables)
+
+
+class Gemma4ChatHandler(MTMDChatHandler):
+    """Gemma 4 vision: the model's own template, as :class:`MTMDChatHandler`."""
