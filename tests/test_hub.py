@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hub_server import HubServer
 
 from conftest import run_python
-from hub_server import HubServer
 
 TESTS = Path(__file__).resolve().parent
 

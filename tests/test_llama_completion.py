@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
-import llama_cpp.llama_cpp as C
 import numpy as np
 import pytest
+
+import llama_cpp.llama_cpp as C
 from llama_cpp import Llama, LogitsProcessorList, StoppingCriteriaList
 
 PROMPT = "The capital of France is"

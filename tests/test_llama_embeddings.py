@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import llama_cpp.llama_cpp as C
 import numpy as np
 import pytest
+
+import llama_cpp.llama_cpp as C
 from llama_cpp import Llama
 
 TEXTS = ["The cat sat on the mat.", "A dog barked.", "Quantum computers use qubits.", "Hello!", "Paris is in France."]

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from llama_cpp import Llama
 
 from conftest import run_python
+from llama_cpp import Llama
 
 PROMPT = "The capital of France is"
 
@@ -37,7 +37,7 @@ def test_eight_threads_share_one_instance(llm: Llama) -> None:
                 else:
                     text = llm.create_completion(p, max_tokens=12, temperature=0)["choices"][0]["text"]
                 results.append((p, text))
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from llama_cpp import Llama, LlamaTokenizer
-from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
 
 from conftest import VENDOR
+from llama_cpp import Llama, LlamaTokenizer
+from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
 
 
 def test_prompt_lookup_candidates() -> None:

@@ -6,8 +6,9 @@ import pickle
 from pathlib import Path
 from typing import Iterator
 
-import llama_cpp.llama_cpp as C
 import pytest
+
+import llama_cpp.llama_cpp as C
 from llama_cpp import Llama, LlamaDiskCache, LlamaRAMCache, LlamaState
 
 PROMPT = "Here is a short story about a robot who learns to paint. Once upon a time"

@@ -47,9 +47,9 @@ def download_model(
     repo_id: str,
     filename: Optional[str],
     additional_files: Optional[List[str]] = None,
-    local_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+    local_dir: Optional[Union[str, os.PathLike[str]]] = None,
     local_dir_use_symlinks: object = "auto",
-    cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+    cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> str:
     """Download the file ``filename`` (a glob) names, its split parts and ``additional_files``;
     return the local path of the model file."""

@@ -45,7 +45,7 @@ class SamplingParams:
     mirostat_eta: float = 0.1
     seed: int = C.LLAMA_DEFAULT_SEED
     logit_bias: Optional[Dict[int, float]] = None
-    grammar: Optional["LlamaGrammar"] = None
+    grammar: Optional[LlamaGrammar] = None
 
     @property
     def uses_penalties(self) -> bool:
@@ -60,7 +60,7 @@ def _check_number(name: str, value: object, kind: type = float) -> None:
 class SamplerChain:
     """An owned ``llama_sampler`` chain. ``sample()`` picks and accepts a token natively."""
 
-    def __init__(self, model: "LlamaModel", params: SamplingParams):
+    def __init__(self, model: LlamaModel, params: SamplingParams):
         for name in ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "frequency_penalty",
                      "presence_penalty", "mirostat_tau", "mirostat_eta"):
             _check_number(name, getattr(params, name))
@@ -80,7 +80,7 @@ class SamplerChain:
             raise ValueError(f"llama.cpp could not create the {what} sampler; check its parameters")
         C.llama_sampler_chain_add(self.ptr, sampler)
 
-    def _build(self, model: "LlamaModel", p: SamplingParams) -> None:
+    def _build(self, model: LlamaModel, p: SamplingParams) -> None:
         n_vocab = model.n_vocab()
         seed = p.seed & 0xFFFFFFFF
         if p.logit_bias:
@@ -127,7 +127,7 @@ class SamplerChain:
     def sample(self, ctx: int, idx: int = -1) -> int:
         return C.llama_sampler_sample(self.ptr, ctx, idx)
 
-    def sample_logits(self, logits: "npt.NDArray[np.single]") -> int:
+    def sample_logits(self, logits: npt.NDArray[np.single]) -> int:
         """Pick (and accept) a token from a logits row held in Python instead of the context."""
         n = len(logits)
         data = np.empty(n, dtype=_TOKEN_DATA)
@@ -160,6 +160,6 @@ class SamplerChain:
             pass
 
 
-def as_logits_view(ptr: "ctypes._Pointer[ctypes.c_float]", n_vocab: int) -> "npt.NDArray[np.single]":
+def as_logits_view(ptr: ctypes._Pointer[ctypes.c_float], n_vocab: int) -> npt.NDArray[np.single]:
     """A zero-copy NumPy view of one logits row."""
     return np.ctypeslib.as_array(ptr, shape=(n_vocab,))

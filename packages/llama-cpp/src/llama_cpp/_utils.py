@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Sequence
 
 from ._logger import logger
 
-__all__ = ["Singleton", "suppress_stdout_stderr"]
+__all__ = ["Singleton", "suppress_stdout_stderr", "common_prefix_length"]
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class Singleton:

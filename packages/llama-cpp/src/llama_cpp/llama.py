@@ -58,7 +58,7 @@ from ._logits import (
     StoppingCriteriaList,
 )
 from ._sampling import SamplerChain, SamplingParams, as_logits_view
-from ._utils import suppress_stdout_stderr
+from ._utils import common_prefix_length, suppress_stdout_stderr
 from .llama_cache import BaseLlamaCache, LlamaCache, LlamaDiskCache, LlamaRAMCache
 from .llama_grammar import LlamaGrammar
 from .llama_speculative import LlamaDraftModel
@@ -452,7 +452,7 @@ class Llama:
                 self._model.close()
                 self._model = None
 
-    def __enter__(self) -> "Llama":
+    def __enter__(self) -> Llama:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -561,12 +561,7 @@ class Llama:
 
     @staticmethod
     def longest_token_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-        n = 0
-        for x, y in zip(a, b):
-            if x != y:
-                break
-            n += 1
-        return n
+        return common_prefix_length(a, b)
 
     # ------------------------------------------------------------ step
     def _decode_one(self, token: int) -> None:
@@ -1165,10 +1160,8 @@ class Llama:
                     events.close()
 
             return chunks()
-        result = None
-        for result in events:
-            pass
-        assert result is not None
+        result = next(events)  # without stream, the only event is the finished completion
+        events.close()
         return result  # type: ignore[return-value]
 
     def __call__(self, prompt: str, *args: Any, **kwargs: Any) -> Union[CreateCompletionResponse, Iterator[CreateCompletionStreamResponse]]:
@@ -1371,11 +1364,11 @@ class Llama:
         repo_id: str,
         filename: Optional[str],
         additional_files: Optional[List[str]] = None,
-        local_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+        local_dir: Optional[Union[str, os.PathLike[str]]] = None,
         local_dir_use_symlinks: Union[bool, Literal["auto"]] = "auto",
-        cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+        cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
         **kwargs: Any,
-    ) -> "Llama":
+    ) -> Llama:
         """Download a GGUF from the Hugging Face Hub (glob ``filename``) and load it."""
         from ._hub import download_model
 

@@ -12,19 +12,12 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
+from ._utils import common_prefix_length
+
 if TYPE_CHECKING:
     from .llama import LlamaState
 
 __all__ = ["BaseLlamaCache", "LlamaRAMCache", "LlamaCache", "LlamaDiskCache"]
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class BaseLlamaCache(ABC):
@@ -44,19 +37,19 @@ class BaseLlamaCache(ABC):
     def _find_longest_prefix_key(self, key: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
         best_len, best = 0, None
         for k in self._keys():
-            n = _common_prefix(k, key)
+            n = common_prefix_length(k, key)
             if n > best_len:
                 best_len, best = n, k
         return best
 
     @abstractmethod
-    def __getitem__(self, key: Sequence[int]) -> "LlamaState": ...
+    def __getitem__(self, key: Sequence[int]) -> LlamaState: ...
 
     @abstractmethod
     def __contains__(self, key: Sequence[int]) -> bool: ...
 
     @abstractmethod
-    def __setitem__(self, key: Sequence[int], value: "LlamaState") -> None: ...
+    def __setitem__(self, key: Sequence[int], value: LlamaState) -> None: ...
 
 
 class LlamaRAMCache(BaseLlamaCache):
@@ -64,7 +57,7 @@ class LlamaRAMCache(BaseLlamaCache):
 
     def __init__(self, capacity_bytes: int = (2 << 30)):
         super().__init__(capacity_bytes)
-        self.cache_state: "OrderedDict[Tuple[int, ...], LlamaState]" = OrderedDict()
+        self.cache_state: OrderedDict[Tuple[int, ...], LlamaState] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -74,7 +67,7 @@ class LlamaRAMCache(BaseLlamaCache):
     def _keys(self) -> Sequence[Tuple[int, ...]]:
         return list(self.cache_state.keys())
 
-    def __getitem__(self, key: Sequence[int]) -> "LlamaState":
+    def __getitem__(self, key: Sequence[int]) -> LlamaState:
         with self._lock:
             found = self._find_longest_prefix_key(tuple(key))
             if found is None:
@@ -86,7 +79,7 @@ class LlamaRAMCache(BaseLlamaCache):
         with self._lock:
             return self._find_longest_prefix_key(tuple(key)) is not None
 
-    def __setitem__(self, key: Sequence[int], value: "LlamaState") -> None:
+    def __setitem__(self, key: Sequence[int], value: LlamaState) -> None:
         key = tuple(key)
         with self._lock:
             self.cache_state.pop(key, None)
@@ -114,7 +107,7 @@ class LlamaDiskCache(BaseLlamaCache):
     def _keys(self) -> Sequence[Tuple[int, ...]]:
         return list(self.cache.iterkeys())
 
-    def __getitem__(self, key: Sequence[int]) -> "LlamaState":
+    def __getitem__(self, key: Sequence[int]) -> LlamaState:
         found = self._find_longest_prefix_key(tuple(key))
         if found is None:
             raise KeyError("Key not found")
@@ -126,7 +119,7 @@ class LlamaDiskCache(BaseLlamaCache):
     def __contains__(self, key: Sequence[int]) -> bool:
         return self._find_longest_prefix_key(tuple(key)) is not None
 
-    def __setitem__(self, key: Sequence[int], value: "LlamaState") -> None:
+    def __setitem__(self, key: Sequence[int], value: LlamaState) -> None:
         key = tuple(key)
         self.cache.pop(key, None)
         self.cache[key] = value

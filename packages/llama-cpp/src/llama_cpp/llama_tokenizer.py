@@ -25,7 +25,7 @@ class BaseLlamaTokenizer(abc.ABC):
 class LlamaTokenizer(BaseLlamaTokenizer):
     """The model's own vocabulary (llama.cpp's tokenizer)."""
 
-    def __init__(self, llama: "Llama"):
+    def __init__(self, llama: Llama):
         self._model = llama._model
 
     def tokenize(self, text: bytes, add_bos: bool = True, special: bool = True) -> List[int]:
@@ -47,7 +47,7 @@ class LlamaTokenizer(BaseLlamaTokenizer):
         return self.detokenize(tokens).decode("utf-8", errors="ignore")
 
     @classmethod
-    def from_ggml_file(cls, path: str) -> "LlamaTokenizer":
+    def from_ggml_file(cls, path: str) -> LlamaTokenizer:
         from .llama import Llama
 
         return cls(Llama(model_path=path, vocab_only=True, verbose=False))
@@ -71,7 +71,7 @@ class LlamaHFTokenizer(BaseLlamaTokenizer):
         return self.hf_tokenizer.decode(tokens, skip_special_tokens=skip).encode("utf-8", errors="ignore")
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str) -> "LlamaHFTokenizer":
+    def from_pretrained(cls, pretrained_model_name_or_path: str) -> LlamaHFTokenizer:
         try:
             from transformers import AutoTokenizer
         except ImportError as e:

@@ -96,7 +96,7 @@ def chat_formatter_to_chat_completion_handler(chat_formatter: ChatFormatter) -> 
         min_p: float = 0.05,
         typical_p: float = 1.0,
         stream: bool = False,
-        stop: Optional[Union[str, List[str]]] = [],  # noqa: B006  (the signature llama-cpp-python has; never mutated)
+        stop: Optional[Union[str, List[str]]] = [],
         seed: Optional[int] = None,
         response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
         max_tokens: Optional[int] = None,

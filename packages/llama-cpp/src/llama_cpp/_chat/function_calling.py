@@ -176,7 +176,7 @@ def chatml_function_calling(
     min_p: float = 0.05,
     typical_p: float = 1.0,
     stream: bool = False,
-    stop: Optional[Union[str, List[str]]] = [],  # noqa: B006  (the signature llama-cpp-python has; never mutated)
+    stop: Optional[Union[str, List[str]]] = [],
     seed: Optional[int] = None,
     response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
     max_tokens: Optional[int] = None,

@@ -65,7 +65,7 @@ class LlamaChatCompletionHandler(Protocol):
         top_p: float = 0.95,
         top_k: int = 40,
         stream: bool = False,
-        stop: Optional[Union[str, List[str]]] = [],  # noqa: B006  (the signature llama-cpp-python has; never mutated)
+        stop: Optional[Union[str, List[str]]] = [],
         seed: Optional[int] = None,
         response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
         max_tokens: Optional[int] = None,
