@@ -28,6 +28,15 @@ __all__ = ["SamplingParams", "SamplerChain"]
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 assert _TOKEN_DATA.itemsize == ctypes.sizeof(C.llama_token_data)
 
+_ids: Dict[int, npt.NDArray[np.int32]] = {}
+
+
+def _arange(n: int) -> npt.NDArray[np.int32]:
+    ids = _ids.get(n)
+    if ids is None:
+        ids = _ids[n] = np.arange(n, dtype=np.int32)
+    return ids
+
 
 @dataclass
 class SamplingParams:
@@ -68,6 +77,8 @@ class SamplerChain:
             _check_number(name, getattr(params, name), int)
         self.params = params
         self._penalties: Optional[int] = None  # the penalties sampler inside the chain
+        self._grammar: Optional[object] = None  # grammar sampler, kept outside the chain (see sample())
+        self._cur: Optional[npt.NDArray[np.void]] = None  # reusable candidates array (grammar path)
         self.ptr = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
         try:
             self._build(model, params)
@@ -97,7 +108,11 @@ class SamplerChain:
         if p.grammar is not None:
             text = p.grammar._grammar.encode("utf-8")
             root = p.grammar._root.encode("utf-8")
-            self._add(C.llama_sampler_init_grammar(model.vocab, text, root), "grammar")
+            grammar = C.llama_sampler_init_grammar(model.vocab, text, root)
+            if not grammar:
+                raise ValueError("llama.cpp rejected the grammar (see the log for where); check it with LlamaGrammar.from_string")
+            self._grammar = grammar
+            self._n_vocab = n_vocab
         t = p.temperature
         if t < 0:
             self._add(C.llama_sampler_init_dist(seed), "dist")
@@ -124,21 +139,66 @@ class SamplerChain:
         for tok in tokens[-self.params.penalty_last_n:] if self.params.penalty_last_n > 0 else tokens:
             C.llama_sampler_accept(self._penalties, int(tok))
 
+    @property
+    def constrained(self) -> bool:
+        """Whether a grammar takes part (sampling then needs more than one native call)."""
+        return self._grammar is not None
+
     def sample(self, ctx: int, idx: int = -1) -> int:
-        return C.llama_sampler_sample(self.ptr, ctx, idx)
+        """Pick and accept the next token from the context's logits row ``idx``."""
+        if self._grammar is None:
+            return C.llama_sampler_sample(self.ptr, ctx, idx)
+        return self._sample_constrained(as_logits_view(C.llama_get_logits_ith(ctx, idx), self._n_vocab))
 
     def sample_logits(self, logits: npt.NDArray[np.single]) -> int:
         """Pick (and accept) a token from a logits row held in Python instead of the context."""
+        if self._grammar is not None:
+            return self._sample_constrained(logits)
+        cur = self._candidates(logits)
+        return self._pick(cur, accept=True)
+
+    def _candidates(self, logits: npt.NDArray[np.single]) -> npt.NDArray[np.void]:
         n = len(logits)
-        data = np.empty(n, dtype=_TOKEN_DATA)
-        data["id"] = np.arange(n, dtype=np.int32)
-        data["logit"] = logits
-        data["p"] = 0.0
-        arr = C.llama_token_data_array(data.ctypes.data_as(ctypes.POINTER(C.llama_token_data)), n, -1, False)
-        C.llama_sampler_apply(self.ptr, ctypes.byref(arr))
+        if self._cur is None or len(self._cur) != n:
+            self._cur = np.empty(n, dtype=_TOKEN_DATA)
+        cur = self._cur
+        cur["id"] = _arange(n)
+        cur["logit"] = logits
+        cur["p"] = 0.0
+        return cur
+
+    def _apply(self, sampler: object, cur: npt.NDArray[np.void]) -> "C.llama_token_data_array":
+        arr = C.llama_token_data_array(cur.ctypes.data_as(ctypes.POINTER(C.llama_token_data)), len(cur), -1, False)
+        C.llama_sampler_apply(sampler, ctypes.byref(arr))
+        return arr
+
+    def _pick(self, cur: npt.NDArray[np.void], accept: bool) -> int:
+        arr = self._apply(self.ptr, cur)
         if not 0 <= arr.selected < arr.size:
             raise RuntimeError("the sampler chain selected no token")
         token = int(arr.data[arr.selected].id)
+        if accept:
+            C.llama_sampler_accept(self.ptr, token)
+        return token
+
+    def _sample_constrained(self, logits: npt.NDArray[np.single]) -> int:
+        """Sample under the grammar the way llama.cpp's own tools do.
+
+        Applying a grammar to the whole vocabulary costs milliseconds per token;
+        checking one token costs microseconds. So: sample without the grammar,
+        check that one token, and only when the grammar rejects it constrain the
+        full candidate list and sample again. Greedy results are the same either way.
+        """
+        cur = self._candidates(logits)
+        token = self._pick(cur, accept=False)
+        one = np.empty(1, dtype=_TOKEN_DATA)
+        one["id"], one["logit"], one["p"] = token, 1.0, 0.0
+        self._apply(self._grammar, one)
+        if not np.isfinite(one["logit"][0]):
+            cur = self._candidates(logits)
+            self._apply(self._grammar, cur)
+            token = self._pick(cur, accept=False)
+        C.llama_sampler_accept(self._grammar, token)
         C.llama_sampler_accept(self.ptr, token)
         return token
 
@@ -147,11 +207,16 @@ class SamplerChain:
 
     def reset(self) -> None:
         C.llama_sampler_reset(self.ptr)
+        if self._grammar is not None:
+            C.llama_sampler_reset(self._grammar)
 
     def close(self) -> None:
         if self.ptr:
             C.llama_sampler_free(self.ptr)
+        if self._grammar is not None:
+            C.llama_sampler_free(self._grammar)
         self.ptr = None
+        self._grammar = None
 
     def __del__(self) -> None:
         try:

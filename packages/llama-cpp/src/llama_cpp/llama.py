@@ -767,6 +767,7 @@ class Llama:
             ctx = self._ctx.ctx
             sample = C.llama_sampler_sample
             chain_ptr = chain.ptr
+            native_only = not chain.constrained  # one native call per token
             while pending is not None:
                 if self.draft_model is not None and pending:
                     pending = yield from self._speculate(pending, chain, logits_processor, stopping_criteria)
@@ -786,7 +787,7 @@ class Llama:
                 else:
                     if logits_processor:
                         self._apply_logits_processor(logits_processor)
-                    token = sample(chain_ptr, ctx, -1)
+                    token = sample(chain_ptr, ctx, -1) if native_only else chain.sample(ctx, -1)
                     if stopping_criteria is not None and self._stop_now(stopping_criteria, token):
                         return
                 sent = yield token
