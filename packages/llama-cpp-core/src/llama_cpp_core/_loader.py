@@ -23,7 +23,6 @@ directory is scanned the same way. They are found without importing them.
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -97,22 +96,53 @@ def lib_dirs() -> list[Path]:
     return [env] if env is not None else [PACKAGE_LIB_DIR]
 
 
+def _plugin_entry_points() -> list[tuple[str, str]]:
+    """(name, import package) of the ``llama_cpp_core.backends`` entry points installed on sys.path.
+
+    A direct scan of ``*.dist-info/entry_points.txt`` files: importing
+    importlib.metadata alone would cost more than the rest of the import.
+    """
+    import configparser
+
+    found = []
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as it:
+                infos = [e.path for e in it if e.name.endswith(".dist-info")]
+        except OSError:
+            continue
+        for info in infos:
+            path = os.path.join(info, "entry_points.txt")
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if PLUGIN_GROUP not in text:
+                continue
+            parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
+            parser.optionxform = str  # type: ignore[assignment,method-assign]
+            parser.read_string(text)
+            found += [(name, value.strip()) for name, value in parser.items(PLUGIN_GROUP)]
+    return found
+
+
 def plugin_dirs() -> list[tuple[str, Path]]:
     """(distribution name, lib dir) of every installed backend plugin."""
     found = []
-    for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+    for name, value in _plugin_entry_points():
         try:
-            spec = importlib.util.find_spec(ep.value)
+            spec = importlib.util.find_spec(value)
         except (ImportError, ValueError) as e:
-            logger.warning("backend plugin %s (%s) cannot be located: %s", ep.name, ep.value, e)
+            logger.warning("backend plugin %s (%s) cannot be located: %s", name, value, e)
             continue
         if spec is None or not spec.submodule_search_locations:
-            logger.warning("backend plugin %s names %r, which is not an installed package", ep.name, ep.value)
+            logger.warning("backend plugin %s names %r, which is not an installed package", name, value)
             continue
         for loc in spec.submodule_search_locations:
             lib = Path(loc) / "lib"
             if lib.is_dir():
-                found.append((ep.name, lib))
+                found.append((name, lib))
     return found
 
 

@@ -11,13 +11,13 @@ from ._version import __version__, check_core_version
 
 check_core_version()
 
+from typing import Any  # noqa: E402
+
 from . import _internals as internals  # noqa: E402
 from . import (  # noqa: E402
     llama,
     llama_cache,
-    llama_chat_format,
     llama_cpp,
-    llama_grammar,
     llama_speculative,
     llama_tokenizer,
     llama_types,
@@ -25,6 +25,19 @@ from . import (  # noqa: E402
 from .llama import *  # noqa: E402,F403
 from .llama_cpp import *  # noqa: E402,F403
 from .llama_types import *  # noqa: E402,F403
+
+_LAZY_MODULES = {"llama_chat_format", "llama_grammar"}  # loaded on first use: jinja2, the schema converter
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "LlamaGrammar":
+        return importlib.import_module(f"{__name__}.llama_grammar").LlamaGrammar
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "__version__",
@@ -37,6 +50,7 @@ __all__ = [
     "llama_speculative",
     "llama_tokenizer",
     "llama_types",
+    "LlamaGrammar",
     *llama_cpp.__all__,
     *llama.__all__,
     *llama_types.__all__,

@@ -215,7 +215,43 @@ class LlamaContext:
             raise ValueError("Failed to create llama_context")
         self.ctx = ctx
         self.memory = C.llama_get_memory(ctx)
+        self._threadpools: List[int] = []
+        self._attach_threadpools(params.n_threads, params.n_threads_batch)
         model._contexts.append(self)
+
+    def _attach_threadpools(self, n_threads: int, n_threads_batch: int) -> None:
+        """Give the context persistent CPU thread pools.
+
+        Without them ggml starts and joins fresh threads for every graph it
+        computes, i.e. for every generated token: a large cost next to a small
+        model's decode step (llama.cpp's own tools attach pools the same way).
+        """
+        from llama_cpp_core import SymbolNotFoundError
+        from llama_cpp_core import bindings as G
+
+        old = self._threadpools
+        try:
+            pools = {}
+            for n in {n_threads, n_threads_batch}:
+                tpp = G.ggml_threadpool_params_default(n)
+                pool = G.ggml_threadpool_new(ctypes.byref(tpp))
+                if not pool:
+                    raise RuntimeError(f"ggml_threadpool_new({n}) failed")
+                pools[n] = pool
+        except (SymbolNotFoundError, RuntimeError):  # no CPU backend symbols: ggml's per-call threads
+            return
+        C.llama_attach_threadpool(self.ctx, pools[n_threads], pools[n_threads_batch])
+        self._threadpools = list(pools.values())
+        for pool in old:
+            G.ggml_threadpool_free(pool)
+
+    def _free_threadpools(self) -> None:
+        if self._threadpools:
+            from llama_cpp_core import bindings as G
+
+            for pool in self._threadpools:
+                G.ggml_threadpool_free(pool)
+            self._threadpools = []
 
     @staticmethod
     def default_params() -> C.llama_context_params:
@@ -223,9 +259,13 @@ class LlamaContext:
 
     def close(self) -> None:
         if self.ctx:
+            if getattr(self, "_threadpools", None):
+                C.llama_detach_threadpool(self.ctx)
             C.llama_free(self.ctx)
         self.ctx = None
         self.memory = None
+        if getattr(self, "_threadpools", None):
+            self._free_threadpools()
 
     def __enter__(self) -> LlamaContext:
         return self
@@ -281,6 +321,8 @@ class LlamaContext:
 
     def set_n_threads(self, n_threads: int, n_threads_batch: int) -> None:
         C.llama_set_n_threads(self.ctx, n_threads, n_threads_batch)
+        if self._threadpools:
+            self._attach_threadpools(n_threads, n_threads_batch)
 
     def get_logits(self):  # type: ignore[no-untyped-def]
         return C.llama_get_logits(self.ctx)

@@ -29,6 +29,7 @@ _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float3
 assert _TOKEN_DATA.itemsize == ctypes.sizeof(C.llama_token_data)
 
 _ids: Dict[int, npt.NDArray[np.int32]] = {}
+_SHORTLIST = 64  # candidates tried under the grammar before the whole vocabulary
 
 
 def _arange(n: int) -> npt.NDArray[np.int32]:
@@ -182,25 +183,52 @@ class SamplerChain:
         return token
 
     def _sample_constrained(self, logits: npt.NDArray[np.single]) -> int:
-        """Sample under the grammar the way llama.cpp's own tools do.
+        """Sample under the grammar the way llama.cpp's own tools do, only cheaper.
 
         Applying a grammar to the whole vocabulary costs milliseconds per token;
-        checking one token costs microseconds. So: sample without the grammar,
-        check that one token, and only when the grammar rejects it constrain the
-        full candidate list and sample again. Greedy results are the same either way.
+        checking one token costs microseconds. So: sample without the grammar and
+        check that one token. Only when the grammar rejects it, constrain and
+        sample again: first among the most likely candidates, which gives the very
+        token a full-vocabulary pass would whenever enough of them are allowed
+        (one for greedy, ``top_k`` for top-k sampling), else over everything.
         """
         cur = self._candidates(logits)
         token = self._pick(cur, accept=False)
-        one = np.empty(1, dtype=_TOKEN_DATA)
-        one["id"], one["logit"], one["p"] = token, 1.0, 0.0
-        self._apply(self._grammar, one)
-        if not np.isfinite(one["logit"][0]):
-            cur = self._candidates(logits)
-            self._apply(self._grammar, cur)
-            token = self._pick(cur, accept=False)
+        if not self._allowed(token):
+            token = self._resample_constrained(logits)
         C.llama_sampler_accept(self._grammar, token)
         C.llama_sampler_accept(self.ptr, token)
         return token
+
+    def _allowed(self, token: int) -> bool:
+        one = np.empty(1, dtype=_TOKEN_DATA)
+        one["id"], one["logit"], one["p"] = token, 1.0, 0.0
+        self._apply(self._grammar, one)
+        return bool(np.isfinite(one["logit"][0]))
+
+    def _needed_survivors(self) -> Optional[int]:
+        """How many allowed tokens among the top candidates make a shortlist exact (None: never)."""
+        p = self.params
+        if p.temperature == 0:
+            return 1
+        if p.temperature > 0 and p.mirostat_mode == 0 and 0 < p.top_k <= _SHORTLIST:
+            return p.top_k
+        return None
+
+    def _resample_constrained(self, logits: npt.NDArray[np.single]) -> int:
+        need = self._needed_survivors()
+        if need is not None and len(logits) > _SHORTLIST and not self.params.logit_bias and not self.params.uses_penalties:
+            top = np.argpartition(logits, -_SHORTLIST)[-_SHORTLIST:]
+            short = np.empty(_SHORTLIST, dtype=_TOKEN_DATA)
+            short["id"] = top
+            short["logit"] = logits[top]
+            short["p"] = 0.0
+            self._apply(self._grammar, short)
+            if int(np.isfinite(short["logit"]).sum()) >= need:
+                return self._pick(short, accept=False)
+        cur = self._candidates(logits)
+        self._apply(self._grammar, cur)
+        return self._pick(cur, accept=False)
 
     def accept(self, token: int) -> None:
         C.llama_sampler_accept(self.ptr, token)

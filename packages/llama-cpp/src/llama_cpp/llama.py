@@ -30,6 +30,7 @@ import warnings
 from collections import deque
 from contextlib import ExitStack
 from typing import (
+    TYPE_CHECKING,
     Any,
     Deque,
     Dict,
@@ -60,7 +61,6 @@ from ._logits import (
 from ._sampling import SamplerChain, SamplingParams, as_logits_view
 from ._utils import common_prefix_length, suppress_stdout_stderr
 from .llama_cache import BaseLlamaCache, LlamaCache, LlamaDiskCache, LlamaRAMCache
-from .llama_grammar import LlamaGrammar
 from .llama_speculative import LlamaDraftModel
 from .llama_tokenizer import BaseLlamaTokenizer, LlamaTokenizer
 from .llama_types import (
@@ -77,6 +77,20 @@ from .llama_types import (
     Embedding,
 )
 
+if TYPE_CHECKING:
+    from .llama_grammar import LlamaGrammar
+
+
+def __getattr__(name: str) -> Any:
+    # LlamaGrammar is importable from here, as in the API we replace, but loaded on first use:
+    # the JSON-schema converter behind it is not needed to import llama_cpp
+    if name == "LlamaGrammar":
+        from .llama_grammar import LlamaGrammar
+
+        return LlamaGrammar
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Llama",
     "LlamaState",
@@ -85,7 +99,6 @@ __all__ = [
     "StoppingCriteria",
     "StoppingCriteriaList",
     "MinTokensLogitsProcessor",
-    "LlamaGrammar",
     "BaseLlamaCache",
     "LlamaCache",
     "LlamaRAMCache",
@@ -638,7 +651,7 @@ class Llama:
         frequency_penalty: float, presence_penalty: float, mirostat_mode: int, mirostat_tau: float,
         mirostat_eta: float, grammar: Optional[LlamaGrammar], logit_bias: Optional[Dict[int, float]] = None,
     ) -> SamplingParams:
-        if grammar is not None and not isinstance(grammar, LlamaGrammar):
+        if grammar is not None and not isinstance(grammar, __getattr__("LlamaGrammar")):
             raise TypeError(f"grammar must be a LlamaGrammar (LlamaGrammar.from_string(...)), not {type(grammar).__name__}")
         return SamplingParams(
             temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
