@@ -168,7 +168,7 @@ class SamplerChain:
         cur["p"] = 0.0
         return cur
 
-    def _apply(self, sampler: object, cur: npt.NDArray[np.void]) -> "C.llama_token_data_array":
+    def _apply(self, sampler: object, cur: npt.NDArray[np.void]) -> C.llama_token_data_array:
         arr = C.llama_token_data_array(cur.ctypes.data_as(ctypes.POINTER(C.llama_token_data)), len(cur), -1, False)
         C.llama_sampler_apply(sampler, ctypes.byref(arr))
         return arr
