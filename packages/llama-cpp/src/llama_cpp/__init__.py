@@ -13,6 +13,8 @@ check_core_version()
 
 from typing import Any  # noqa: E402
 
+import llama_cpp_types as _types  # noqa: E402
+
 from . import _internals as internals  # noqa: E402
 from . import (  # noqa: E402
     llama,
@@ -51,7 +53,7 @@ __all__ = [
     "llama_tokenizer",
     "llama_types",
     "LlamaGrammar",
-    *llama_cpp.__all__,
-    *llama.__all__,
-    *llama_types.__all__,
 ]
+__all__ += llama_cpp.__all__
+__all__ += llama.__all__
+__all__ += _types.__all__  # what llama_types re-exports
