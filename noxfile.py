@@ -100,9 +100,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("mypy", "typing-extensions", "numpy")
+    session.install("mypy", "typing-extensions", "numpy", "jinja2", "diskcache")
     session.run("mypy", "packages/llama-cpp-types/src/llama_cpp_types")
-    session.run("mypy", "--ignore-missing-imports", "packages/llama-cpp/src/llama_cpp")
+    # the core's generated bindings exist only in a build: its sources stand in for the package
+    src = os.pathsep.join(str(ROOT / "packages" / p / "src") for p in ("llama-cpp-types", "llama-cpp-core"))
+    session.run("mypy", "--ignore-missing-imports", "packages/llama-cpp/src/llama_cpp", env={"MYPYPATH": src})
 
 
 @nox.session

@@ -364,8 +364,7 @@ class LlamaBatch:
 
     def close(self) -> None:
         if not self._closed:
-            self._closed = True
-            self._token = self._pos = self._n_seq_id = self._logits = None
+            self._closed = True  # the NumPy views above must not be used after this
             C.llama_batch_free(self.batch)
 
     def __del__(self) -> None:
@@ -381,6 +380,8 @@ class LlamaBatch:
         self.batch.n_tokens = 0
 
     def set_batch(self, batch: Sequence[int], n_past: int, logits_all: bool) -> None:
+        if self._closed or self._token is None:
+            raise RuntimeError("this batch is closed (or holds embeddings, not tokens)")
         n = len(batch)
         if n > self._n_tokens:
             raise ValueError(f"batch of {n} tokens exceeds the batch capacity {self._n_tokens}")
@@ -395,6 +396,8 @@ class LlamaBatch:
         self._logits[n - 1] = 1
 
     def add_sequence(self, batch: Sequence[int], seq_id: int, logits_all: bool) -> None:
+        if self._closed or self._token is None:
+            raise RuntimeError("this batch is closed (or holds embeddings, not tokens)")
         n = len(batch)
         n0 = self.batch.n_tokens
         if n0 + n > self._n_tokens:
@@ -480,7 +483,7 @@ class LlamaSampler:
         C.llama_sampler_reset(self.sampler)
 
 
-def normalize_embedding(embedding: Sequence[float]) -> List[float]:
+def normalize_embedding(embedding: Sequence[float] | np.ndarray) -> List[float]:
     arr = np.asarray(embedding, dtype=np.float64)
     norm = float(np.linalg.norm(arr))
     return (arr / norm).tolist() if norm > 0 else arr.tolist()

@@ -133,7 +133,7 @@ class SamplerChain:
             self._add(C.llama_sampler_init_temp(t), "temp")
             self._add(C.llama_sampler_init_dist(seed), "dist")
 
-    def prime_penalties(self, tokens: Sequence[int]) -> None:
+    def prime_penalties(self, tokens: Sequence[int] | npt.NDArray[np.intc]) -> None:
         """Let the repetition penalties see the prompt's last tokens (as llama.cpp's own tools do)."""
         if self._penalties is None:
             return

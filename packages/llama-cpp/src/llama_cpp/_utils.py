@@ -6,12 +6,15 @@ import contextlib
 import logging
 from typing import Any, Dict, Iterator, Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from ._logger import logger
 
 __all__ = ["Singleton", "suppress_stdout_stderr", "common_prefix_length"]
 
 
-def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix_length(a: Sequence[int] | npt.NDArray[np.intc], b: Sequence[int] | npt.NDArray[np.intc]) -> int:
     """How many leading tokens ``a`` and ``b`` share."""
     n = 0
     for x, y in zip(a, b):

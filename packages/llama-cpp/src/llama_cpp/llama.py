@@ -340,7 +340,7 @@ class Llama:
             if not adapter:
                 raise RuntimeError(f"Failed to initialize LoRA adapter from lora path: {lora_path}")
             self._lora_adapter = adapter
-            if C.llama_set_adapter_lora(self._ctx.ctx, adapter, lora_scale) != 0:
+            if C.llama_set_adapter_lora(self._ctx_handle(), adapter, lora_scale) != 0:
                 raise RuntimeError(f"Failed to set LoRA adapter from lora path: {lora_path}")
 
         self._n_ctx = self.n_ctx()
@@ -415,6 +415,11 @@ class Llama:
         finally:
             self._owner = None
             self._lock.release()
+
+    def _ctx_handle(self) -> int:
+        if self._ctx is None or not self._ctx.ctx:
+            raise RuntimeError("this Llama is closed; create a new one")
+        return self._ctx.ctx
 
     def _require_open(self) -> None:
         if self._ctx is None or self._model is None or self._ctx.ctx is None:
@@ -573,7 +578,7 @@ class Llama:
         return out.astype(np.single, copy=False)
 
     @staticmethod
-    def longest_token_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    def longest_token_prefix(a: Union[Sequence[int], npt.NDArray[np.intc]], b: Union[Sequence[int], npt.NDArray[np.intc]]) -> int:
         return common_prefix_length(a, b)
 
     # ------------------------------------------------------------ step
@@ -701,7 +706,7 @@ class Llama:
                 row = -1 if idx is None else idx - self.n_tokens
                 self._apply_logits_processor(logits_processor, row)
                 assert self._ctx is not None
-                return chain.sample(self._ctx.ctx, row)
+                return chain.sample(self._ctx_handle(), row)
             finally:
                 chain.close()
 
@@ -778,6 +783,7 @@ class Llama:
                 restored = None
             chain.prime_penalties(tokens)
             ctx = self._ctx.ctx
+            assert ctx is not None
             sample = C.llama_sampler_sample
             chain_ptr = chain.ptr
             native_only = not chain.constrained  # one native call per token
@@ -842,7 +848,7 @@ class Llama:
             if logits_processor:
                 self.n_tokens = base + 1 + j
                 self._apply_logits_processor(logits_processor, j)
-            token = chain.sample(self._ctx.ctx, j)
+            token = chain.sample(self._ctx_handle(), j)
             valid = base + 1 + j  # `last` and the first j proposals are right
             self.n_tokens = valid
             if stopping_criteria is not None and self._stop_now(stopping_criteria, token, j):
@@ -938,7 +944,7 @@ class Llama:
         model: Optional[str],
         stopping_criteria: Optional[StoppingCriteriaList],
         logits_processor: Optional[LogitsProcessorList],
-    ) -> Iterator[Dict[str, Any]]:
+    ) -> Generator[Dict[str, Any], None, None]:
         """The completion as a series of chunk dicts (the last one carries finish_reason and usage)."""
         with self._busy():
             self._require_open()
@@ -1274,6 +1280,7 @@ class Llama:
                     raise RuntimeError(f"llama_decode returned {rc}")
                 row = 0
                 for seq, length in enumerate(batch_seqs):
+                    out: Any
                     if pooling_none:
                         emb = np.ctypeslib.as_array(C.llama_get_embeddings(ctx), shape=(self._batch.n_tokens(), n_embd))  # type: ignore[union-attr]
                         vecs = emb[row: row + length]

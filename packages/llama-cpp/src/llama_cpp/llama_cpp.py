@@ -101,6 +101,12 @@ def llama_apply_adapter_cvec(ctx: int, data: Any, len: int, n_embd: int, il_star
     return _b.llama_set_adapter_cvec(ctx, data, len, n_embd, il_start, il_end)
 
 
+def __getattr__(name: str) -> Any:
+    # Every generated name is set above at import; this only tells type checkers that
+    # names they cannot see statically (the generated ones) exist, typed Any.
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = _exported + [
     "byref", "llama_token_p", "llama_memory_t_ctypes", "llama_kv_cache_p", "llama_kv_cache_p_ctypes",
     "llama_sampler_p_ctypes", "llama_adapter_lora_p", "gguf_context_p", "gguf_context_p_ctypes",

@@ -26,6 +26,8 @@ class LlamaTokenizer(BaseLlamaTokenizer):
     """The model's own vocabulary (llama.cpp's tokenizer)."""
 
     def __init__(self, llama: Llama):
+        if llama._model is None:
+            raise RuntimeError("this Llama is closed; create a new one")
         self._model = llama._model
 
     def tokenize(self, text: bytes, add_bos: bool = True, special: bool = True) -> List[int]:
