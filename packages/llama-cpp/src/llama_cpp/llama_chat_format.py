@@ -19,26 +19,10 @@ and friends. See ``docs/chat.md``.
 
 from __future__ import annotations
 
+from ._chat import compat as _compat
 from ._chat import formats_chatml, formats_instruct, formats_llama, formats_misc  # noqa: F401  (registers formats)
 from ._chat.adapter import chat_formatter_to_chat_completion_handler
-from ._chat.compat import (
-    _convert_completion_to_chat,
-    _convert_completion_to_chat_function,
-    _convert_text_completion_chunks_to_chat,
-    _convert_text_completion_logprobs_to_chat,
-    _convert_text_completion_to_chat,
-    _format_add_colon_single,
-    _format_add_colon_space_single,
-    _format_add_colon_two,
-    _format_chatglm3,
-    _format_chatml,
-    _format_no_colon_single,
-    _get_system_message,
-    _grammar_for_json,
-    _grammar_for_json_schema,
-    _grammar_for_response_format,
-    _map_roles,
-)
+from ._chat.compat import *  # noqa: F403  (llama-cpp-python's private helper names, listed in compat.__all__)
 from ._chat.default import (
     CHATML_BOS_TOKEN,
     CHATML_CHAT_TEMPLATE,
@@ -198,21 +182,5 @@ __all__ = [
     "Qwen25VLChatHandler",
     "MTMDChatHandler",
     "Gemma4ChatHandler",
-    # private helpers kept under llama-cpp-python's names
-    "_convert_completion_to_chat",
-    "_convert_completion_to_chat_function",
-    "_convert_text_completion_chunks_to_chat",
-    "_convert_text_completion_logprobs_to_chat",
-    "_convert_text_completion_to_chat",
-    "_format_add_colon_single",
-    "_format_add_colon_space_single",
-    "_format_add_colon_two",
-    "_format_chatglm3",
-    "_format_chatml",
-    "_format_no_colon_single",
-    "_get_system_message",
-    "_grammar_for_json",
-    "_grammar_for_json_schema",
-    "_grammar_for_response_format",
-    "_map_roles",
 ]
+__all__ += _compat.__all__  # private helpers kept under llama-cpp-python's names
