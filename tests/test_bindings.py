@@ -22,6 +22,8 @@ INCLUDE = Path(llama_cpp_core.__file__).parent / "include"
 def _strip_comments(text: str) -> str:
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
     text = re.sub(r"//[^\n]*", " ", text)
+    # C++-only parts (mtmd.h's wrappers): not C API, not bound; the extern "C" openers go with them
+    text = re.sub(r"#ifdef __cplusplus\n.*?#endif", " ", text, flags=re.S)
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
@@ -91,6 +93,11 @@ def enumerators(header: str) -> dict[str, str | None]:
 
 
 LLAMA_FUNCTIONS = api_functions("llama.h", "LLAMA_API")
+HEADERS = ("llama.h", "ggml.h", "ggml-backend.h", "ggml-cpu.h", "gguf.h", "ggml-rpc.h", "mtmd.h", "mtmd-helper.h")
+
+
+def test_every_header_is_generated() -> None:
+    assert B.HEADERS == HEADERS
 
 
 def test_llama_h_has_the_expected_number_of_functions() -> None:
@@ -114,7 +121,8 @@ def test_every_llama_function_is_bound_to_a_real_symbol(name: str) -> None:
 @pytest.mark.parametrize(
     "header,marker",
     [("ggml.h", "GGML_API"), ("ggml-backend.h", "GGML_API"), ("ggml-cpu.h", "GGML_BACKEND_API"),
-     ("gguf.h", "GGML_API"), ("ggml-rpc.h", "GGML_BACKEND_API")],
+     ("gguf.h", "GGML_API"), ("ggml-rpc.h", "GGML_BACKEND_API"), ("mtmd.h", "MTMD_API"),
+     ("mtmd-helper.h", "MTMD_API")],
 )
 def test_every_ggml_function_is_generated_and_resolves(header: str, marker: str) -> None:
     names = api_functions(header, marker)
@@ -134,7 +142,7 @@ def _defined_in_sources(name: str) -> bool:
     from conftest import VENDOR
 
     pattern = re.compile(rf"\b{name}\s*\(")
-    for path in (VENDOR / "ggml" / "src").rglob("*.c*"):
+    for path in [*(VENDOR / "ggml" / "src").rglob("*.c*"), *(VENDOR / "tools" / "mtmd").rglob("*.c*")]:
         text = path.read_text(errors="replace")
         if name in text and pattern.search(text):
             return True
@@ -143,7 +151,7 @@ def _defined_in_sources(name: str) -> bool:
 
 def test_every_struct_and_field_is_bound() -> None:
     checked = 0
-    for header in ("llama.h", "ggml.h", "ggml-backend.h", "ggml-cpu.h", "gguf.h", "ggml-rpc.h"):
+    for header in HEADERS:
         for struct, fields in struct_fields(header).items():
             cls = getattr(B, struct)
             if struct in B.FUNCTIONS:  # a struct and a function share the name: the class gets a prefix
@@ -156,7 +164,7 @@ def test_every_struct_and_field_is_bound() -> None:
 
 def test_every_enumerator_is_bound_with_its_value() -> None:
     values = 0
-    for header in ("llama.h", "ggml.h", "ggml-backend.h", "ggml-cpu.h", "gguf.h", "ggml-rpc.h"):
+    for header in HEADERS:
         for name, expr in enumerators(header).items():
             assert hasattr(B, name), name
             if expr is not None and re.fullmatch(r"-?\s*(0x[0-9a-fA-F]+|\d+)", expr.strip()):

@@ -37,8 +37,10 @@ HEADERS = [
     "ggml/include/ggml-cpu.h",
     "ggml/include/gguf.h",
     "ggml/include/ggml-rpc.h",
+    "tools/mtmd/mtmd.h",
+    "tools/mtmd/mtmd-helper.h",
 ]
-INCLUDE_DIRS = ["include", "ggml/include"]
+INCLUDE_DIRS = ["include", "ggml/include", "tools/mtmd"]
 
 # Standard typedefs the headers use, mapped straight to ctypes.
 STD_TYPEDEFS = {

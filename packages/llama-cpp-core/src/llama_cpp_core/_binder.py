@@ -13,16 +13,18 @@ import functools
 import warnings
 from typing import Any, Callable
 
-from ._errors import SymbolNotFoundError
+from ._errors import LibraryLoadError, SymbolNotFoundError
 from ._loader import libraries
 
 __all__ = ["bind"]
 
 
-def _missing(name: str, c_decl: str, header: str) -> Callable[..., Any]:
+def _missing(name: str, c_decl: str, header: str, unavailable: str | None = None) -> Callable[..., Any]:
     def missing(*_args: Any, **_kwargs: Any) -> Any:
+        if unavailable is not None:  # the library that holds this header's functions did not open
+            raise LibraryLoadError(f"{name} (declared in {header}) cannot be called: {unavailable}")
         libs = libraries()
-        names = ", ".join(getattr(lib, "_name", "?") for lib in libs.symbol_sources)
+        names = ", ".join(getattr(lib, "_name", "?") for lib in libs.sources_for(header))
         raise SymbolNotFoundError(
             f"{name} (declared in {header}) is not exported by any loaded llama.cpp library ({names}). "
             "The libraries and the generated bindings come from different builds, or the backend that "
@@ -37,7 +39,11 @@ def _missing(name: str, c_decl: str, header: str) -> Callable[..., Any]:
 def bind(name: str, entry: tuple) -> Callable[..., Any]:
     restype, argtypes, argnames, variadic, deprecated, header, c_decl = entry
     fn = None
-    for lib in libraries().symbol_sources:
+    try:
+        sources = libraries().sources_for(header)
+    except LibraryLoadError as e:
+        return _missing(name, c_decl, header, str(e))
+    for lib in sources:
         try:
             fn = lib[name]
             break

@@ -49,6 +49,9 @@ else:
 # ggml names its loadable backends lib<name>.so on every non-Windows system.
 _BACKEND_PREFIX, _BACKEND_EXT = ("ggml-", ".dll") if sys.platform == "win32" else ("libggml-", ".so")
 _CORE_LIBS = ("ggml-base", "ggml", "llama")
+# Optional libraries opened on first use of one of their headers' functions, not at import:
+# libmtmd (images and audio for multimodal models) costs load time nobody else should pay.
+_LAZY_LIBS = {"mtmd.h": "mtmd", "mtmd-helper.h": "mtmd"}
 _NOT_BACKENDS = {"base"}
 
 _RTLD_LOCAL = getattr(os, "RTLD_LOCAL", 0)
@@ -78,10 +81,42 @@ class Libraries:
     backends: list[BackendLibrary] = field(default_factory=list)
     # backend libraries that loaded, searched for symbols after the core three
     backend_handles: list[ctypes.CDLL] = field(default_factory=list)
+    # lazily opened optional libraries (see _LAZY_LIBS), by name; an error string where opening failed
+    optional: dict[str, ctypes.CDLL | str] = field(default_factory=dict)
 
     @property
     def symbol_sources(self) -> list[ctypes.CDLL]:
         return [self.llama, self.ggml, self.ggml_base, *self.backend_handles]
+
+    def optional_library(self, name: str) -> ctypes.CDLL:
+        """Open (once) an optional library of the core, such as ``mtmd``; raises if it cannot be."""
+        with _lock:
+            found = self.optional.get(name)
+            if found is None:
+                path = self.directory / f"{_PREFIX}{name}{_EXT}"
+                try:
+                    if not path.is_file():
+                        raise LibraryNotFoundError(
+                            f"{path.name} is not in {self.directory}: this llama-cpp-core build has no {name} "
+                            "library; install a llama-cpp-core wheel (pip install --force-reinstall llama-cpp-core)"
+                            " or build llama.cpp with it"
+                        )
+                    found = _open(path)
+                    if name == "mtmd":
+                        from . import _log
+
+                        _log.install_mtmd(found)
+                except (LibraryNotFoundError, LibraryLoadError) as e:
+                    found = str(e)
+                self.optional[name] = found
+        if isinstance(found, str):
+            raise LibraryLoadError(found)
+        return found
+
+    def sources_for(self, header: str) -> list[ctypes.CDLL]:
+        """The libraries that export the functions declared in ``header``."""
+        lazy = _LAZY_LIBS.get(header)
+        return [self.optional_library(lazy)] if lazy else self.symbol_sources
 
 
 def _env_dir() -> Path | None:
@@ -258,7 +293,7 @@ def _load_backends(out: Libraries) -> None:
         )
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _loaded: Libraries | None = None
 
 
