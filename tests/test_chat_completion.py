@@ -485,14 +485,17 @@ def test_functionary_v2(llm: Llama) -> None:
 
 
 # ------------------------------------------------------------------ vision handler, text only
-def test_vision_handler_answers_text_and_refuses_images(llm: Llama, model_path: str) -> None:
-    handler = lcf.Llava15ChatHandler(clip_model_path=model_path, verbose=False)
+def test_vision_handler_answers_text_and_names_a_bad_projector(llm: Llama, model_path: str) -> None:
+    handler = lcf.Llava15ChatHandler(clip_model_path=model_path, verbose=False)  # a text model, not a projector
     with chat_format(llm, None, handler):
         out = llm.create_chat_completion(QUESTION, max_tokens=4, temperature=0)
         assert out["choices"][0]["message"]["content"]
         image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
-        with pytest.raises(lcf.MultimodalUnavailableError, match="libmtmd"):
+        with pytest.raises(ValueError, match="Failed to load the multimodal projector .*SmolLM2"):
             llm.create_chat_completion([{"role": "user", "content": [image, {"type": "text", "text": "?"}]}])
+        # the Llama is untouched and still answers the same
+        again = llm.create_chat_completion(QUESTION, max_tokens=4, temperature=0)
+        assert again["choices"][0]["message"] == out["choices"][0]["message"]
     # MTMDChatHandler renders the model's own template, images as the media marker
     mtmd = lcf.MTMDChatHandler(clip_model_path=model_path, verbose=False)
     prompt, urls = mtmd.render_prompt([{"role": "user", "content": [image, {"type": "text", "text": "?"}]}], llm)

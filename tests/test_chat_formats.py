@@ -424,7 +424,7 @@ def test_private_conversion_helpers() -> None:
     assert lcf._format_add_colon_single("S", pairs + [("A", None)], "\n") == "S\nU: U1\nA: A1\nU: U2\nA:"
 
 
-# ------------------------------------------------------------------ vision handlers (no libmtmd needed)
+# ------------------------------------------------------------------ vision handlers: prompts and helpers (no model)
 IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
 
 
@@ -494,12 +494,6 @@ def test_mtmd_handler_needs_a_template(clip_path: str) -> None:
     handler = lcf.MTMDChatHandler(clip_model_path=clip_path)
     with pytest.raises(ValueError, match="MTMDChatHandler requires tokenizer.chat_template metadata"):
         handler.render_prompt([{"role": "user", "content": "hi"}])
-
-
-def test_images_need_libmtmd(clip_path: str) -> None:
-    handler = lcf.Llava15ChatHandler(clip_model_path=clip_path)
-    with pytest.raises(lcf.MultimodalUnavailableError, match="libmtmd"):
-        handler(llama=None, messages=[{"role": "user", "content": [IMAGE]}])  # type: ignore[arg-type]
 
 
 def test_image_helpers(clip_path: str, tmp_path: Any) -> None:

@@ -28,7 +28,7 @@ from .llama import *  # noqa: E402,F403
 from .llama_cpp import *  # noqa: E402,F403
 from .llama_types import *  # noqa: E402,F403
 
-_LAZY_MODULES = {"llama_chat_format", "llama_grammar"}  # loaded on first use: jinja2, the schema converter
+_LAZY_MODULES = {"llama_chat_format", "llama_grammar", "mtmd_cpp"}  # loaded on first use: jinja2, the schema converter, libmtmd
 
 
 def __getattr__(name: str) -> Any:
@@ -52,6 +52,7 @@ __all__ = [
     "llama_speculative",
     "llama_tokenizer",
     "llama_types",
+    "mtmd_cpp",
     "LlamaGrammar",
 ]
 __all__ += llama_cpp.__all__

@@ -58,6 +58,7 @@ from ._logits import (
     StoppingCriteria,
     StoppingCriteriaList,
 )
+from ._media import MediaPrompt
 from ._sampling import SamplerChain, SamplingParams, as_logits_view
 from ._utils import common_prefix_length, suppress_stdout_stderr
 from .llama_cache import BaseLlamaCache, LlamaCache, LlamaDiskCache, LlamaRAMCache
@@ -768,11 +769,15 @@ class Llama:
         logits_processor: Optional[LogitsProcessorList],
         stopping_criteria: Optional[StoppingCriteriaList],
         locked: bool = False,
+        prepared: bool = False,
     ) -> Generator[int, Optional[Sequence[int]], None]:
+        """``prepared``: ``tokens`` is what the context already holds (a :class:`MediaPrompt` just evaluated
+        it; image positions have negative ids), so it is not checked as token ids."""
         with contextlib.nullcontext() if locked else self._busy():
             self._require_open()
             assert self._ctx is not None
-            tokens = self._check_tokens(tokens)
+            if not prepared:
+                tokens = self._check_tokens(tokens)
             if self._sampler is not None:
                 self._sampler.close()
             chain = self._sampler = SamplerChain(self._model, params)  # type: ignore[arg-type]
@@ -781,7 +786,7 @@ class Llama:
             pending: Optional[List[int]] = self._prepare_prefix(tokens, reset, restored is not None)
             if pending:
                 restored = None
-            chain.prime_penalties(tokens)
+            chain.prime_penalties([t for t in tokens if t >= 0] if prepared else tokens)
             ctx = self._ctx.ctx
             assert ctx is not None
             sample = C.llama_sampler_sample
@@ -959,11 +964,17 @@ class Llama:
                     raise ValueError(f"logprobs must be a non-negative int, not {logprobs!r}")
                 if echo and not self._logits_all:
                     raise ValueError("logprobs is not supported for models created with logits_all=False")
-            prompt_tokens = self._prompt_tokens(prompt, suffix)
-            if not prompt_tokens:
-                bos = self._model.token_bos()
-                prompt_tokens = [bos if bos != -1 else self._model.token_eos()]
-            self._check_prompt(prompt_tokens)
+            media = isinstance(prompt, MediaPrompt)
+            if media:  # images: evaluated here, under the lock, so nothing can come between that and sampling
+                if suffix is not None:
+                    raise ValueError("suffix cannot be combined with a prompt that has images")
+                prompt_tokens = prompt.evaluate(self)  # type: ignore[union-attr]
+            else:
+                prompt_tokens = self._prompt_tokens(prompt, suffix)  # type: ignore[arg-type]
+                if not prompt_tokens:
+                    bos = self._model.token_bos()
+                    prompt_tokens = [bos if bos != -1 else self._model.token_eos()]
+                self._check_prompt(prompt_tokens)
             room = self._n_ctx - len(prompt_tokens)
             if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
                 raise TypeError(f"max_tokens must be an int or None, not {type(max_tokens).__name__}")
@@ -971,7 +982,7 @@ class Llama:
             self._next_seed(seed)
             params.seed = self._seed
 
-            if self.cache is not None:
+            if self.cache is not None and not media:  # cache keys are tokens: image positions have none
                 self._load_from_cache(prompt_tokens)
 
             assembler = TextAssembler(stop)
@@ -994,7 +1005,8 @@ class Llama:
                 yield chunk(prompt_text, None, None)
 
             finish = "length"
-            gen = self._generate(prompt_tokens, params, True, logits_processor, stopping_criteria, locked=True)
+            gen = self._generate(prompt_tokens, params, True, logits_processor, stopping_criteria, locked=True,
+                                 prepared=media)
             try:
                 if limit > 0:
                     for token in gen:
@@ -1025,7 +1037,7 @@ class Llama:
                         finish = "stop"  # a stopping criterion ended generation
             finally:
                 gen.close()
-            if self.cache is not None:
+            if self.cache is not None and not media:
                 self._save_to_cache(prompt_tokens, completion)
             usage = {
                 "prompt_tokens": len(prompt_tokens),

@@ -9,7 +9,7 @@ completion to the chat response shape.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from .. import llama_types
 from . import convert, toolparse
@@ -26,6 +26,7 @@ from .protocols import ChatFormatter, LlamaChatCompletionHandler
 from .request import ChatRequest
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .._media import MediaPrompt
     from ..llama import Llama, LogitsProcessorList
     from ..llama_grammar import LlamaGrammar
 
@@ -122,7 +123,11 @@ def chat_formatter_to_chat_completion_handler(chat_formatter: ChatFormatter) -> 
     return chat_completion_handler
 
 
-def _complete(llama: Llama, formatter: ChatFormatter, request: ChatRequest) -> ChatResult:
+def _complete(
+    llama: Llama, formatter: ChatFormatter, request: ChatRequest,
+    media: Optional[Callable[[str, bool], MediaPrompt]] = None,
+) -> ChatResult:
+    """Render, tokenize (or, with ``media``, wrap the text and its images for the Llama), complete, convert."""
     validate_messages(request.messages)
     validate_tools(request.tools, request.functions)
     tools, tool_choice = merge_legacy_functions(
@@ -140,7 +145,11 @@ def _complete(llama: Llama, formatter: ChatFormatter, request: ChatRequest) -> C
         tool_choice=tool_choice,
         **request.extra,
     )
-    prompt_tokens = llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+    prompt_tokens: Any
+    if media is not None:
+        prompt_tokens = media(result.prompt, not result.added_special)
+    else:
+        prompt_tokens = llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
     stop = request.stop_list(result.stop)
 
     grammar = request.grammar

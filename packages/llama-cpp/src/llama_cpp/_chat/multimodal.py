@@ -1,21 +1,26 @@
 """Vision chat handlers (``Llama(chat_handler=Llava15ChatHandler(...))``).
 
-Images are encoded by llama.cpp's multimodal library (libmtmd). This build
-of ``llama-cpp-core`` does not ship libmtmd yet: the handlers construct,
-validate their arguments, build prompts (image positions marked with the
-media marker) and answer text-only conversations; a request that contains an
-image raises :class:`MultimodalUnavailableError` naming what is missing.
+Images are encoded by llama.cpp's multimodal library (libmtmd, shipped in
+``llama-cpp-core``): the handler renders its prompt with the media marker
+where each image goes, loads the projector (``clip_model_path``) once per
+Llama, and hands the prompt and the image bytes to the Llama as a
+:class:`~llama_cpp._media.MediaPrompt`, which it evaluates under its lock
+before sampling. Everything after that (streaming, ``response_format``,
+tools, stops, logprobs) is the text path's.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import threading
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import llama_types
+from .._media import MediaPrompt, MtmdContext
 from .adapter import _complete
 from .jinja import compile_template, make_environment, render_template
 from .messages import flatten_text_parts, prepare_messages, validate_messages
@@ -49,16 +54,17 @@ class MultimodalUnavailableError(ImportError):
     """The request contains images but llama.cpp's multimodal library (libmtmd) is not available."""
 
 
-def _load_mtmd() -> Any:
+def _require_mtmd() -> None:
+    from llama_cpp_core import LibraryLoadError
+    from llama_cpp_core._loader import libraries
+
     try:
-        from .. import mtmd_cpp  # type: ignore[attr-defined]
-    except ImportError as exc:
+        libraries().optional_library("mtmd")
+    except LibraryLoadError as exc:
         raise MultimodalUnavailableError(
-            "This request contains images, but this build of llama-cpp-core does not include llama.cpp's "
-            "multimodal library (libmtmd), so images cannot be encoded. Send text-only messages, or install a "
-            "llama-cpp-core build with multimodal support."
+            f"This request contains images, but llama.cpp's multimodal library (libmtmd) cannot be loaded: {exc}. "
+            "Send text-only messages, or install a llama-cpp-core build with multimodal support."
         ) from exc
-    return mtmd_cpp
 
 
 def _image_url(part: Mapping[str, Any]) -> Optional[str]:
@@ -112,20 +118,59 @@ class Llava15ChatHandler:
         self.clip_model_path = clip_model_path
         self.verbose = verbose
         self._template = compile_template(make_environment(), self.CHAT_FORMAT, f"{type(self).__name__}.CHAT_FORMAT")
-        self._mtmd_ctx: Any = None
+        self._mtmd_ctx: Optional[MtmdContext] = None
+        self._mtmd_owner: Optional[weakref.ref[Llama]] = None
+        self._mtmd_lock = threading.Lock()
+        self.use_gpu = True
+
+    # ---- projector
+    def _mtmd_for(self, llama: Llama) -> MtmdContext:
+        """The projector loaded for ``llama``'s model: once per Llama, freed when that Llama closes."""
+        with self._mtmd_lock:
+            owner = self._mtmd_owner() if self._mtmd_owner is not None else None
+            if self._mtmd_ctx is not None and self._mtmd_ctx.ctx and owner is llama:
+                return self._mtmd_ctx
+            if self._mtmd_ctx is not None:
+                self._mtmd_ctx.close()
+                self._mtmd_ctx = None
+            _require_mtmd()
+            llama._require_open()
+            ctx = MtmdContext(self.clip_model_path, llama, use_gpu=self.use_gpu, verbose=self.verbose)
+            llama._stack.callback(ctx.close)  # before the Llama frees the model the projector points to
+            self._mtmd_ctx, self._mtmd_owner = ctx, weakref.ref(llama)
+            return ctx
+
+    def close(self) -> None:
+        """Free the loaded projector now (it is also freed with the Llama it was loaded for)."""
+        with self._mtmd_lock:
+            if self._mtmd_ctx is not None:
+                self._mtmd_ctx.close()
+                self._mtmd_ctx = None
 
     # ---- images
     def load_image(self, image_url: str) -> bytes:
         """The bytes of an image given as a ``data:`` URL, a ``file://`` URL, a local path or an http(s) URL."""
+        if not isinstance(image_url, str):
+            raise TypeError(f"image_url must be a str, not {type(image_url).__name__}")
         if image_url.startswith("data:"):
-            _, _, payload = image_url.partition(",")
-            return base64.b64decode(payload)
+            header, sep, payload = image_url.partition(",")
+            if not sep:
+                raise ValueError(f"image data URL has no ',' before its data: {image_url[:60]!r}")
+            try:
+                if header.endswith(";base64"):
+                    return base64.b64decode(payload, validate=True)
+                return urllib.parse.unquote_to_bytes(payload)
+            except ValueError as exc:
+                raise ValueError(f"image data URL is not valid base64: {image_url[:60]!r}...") from exc
         parsed = urllib.parse.urlparse(image_url)
-        if parsed.scheme in ("http", "https", "file"):
-            with urllib.request.urlopen(image_url) as response:
-                return bytes(response.read())
-        with open(image_url, "rb") as f:
-            return f.read()
+        try:
+            if parsed.scheme in ("http", "https", "file"):
+                with urllib.request.urlopen(image_url, timeout=60) as response:
+                    return bytes(response.read())
+            with open(image_url, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise ValueError(f"could not read image {image_url[:200]!r}: {exc}") from exc
 
     @staticmethod
     def get_image_urls(messages: List[llama_types.ChatCompletionRequestMessage]) -> List[str]:
@@ -244,18 +289,22 @@ class Llava15ChatHandler:
     ) -> Any:
         request = ChatRequest.from_locals(locals())
         validate_messages(messages)
-        if self.get_image_urls(messages):
-            _load_mtmd()
-            raise MultimodalUnavailableError(  # pragma: no cover - only reachable once libmtmd is bound
-                "image input through libmtmd is not implemented in this release"
-            )
+        urls = self.get_image_urls(messages)
+        media: Optional[Callable[[str, bool], MediaPrompt]] = None
+        if urls:
+            mtmd = self._mtmd_for(llama)
+            images = [self.load_image(url) for url in urls]
+            labels = [f"image {i + 1} ({url[:40]}{'...' if len(url) > 40 else ''})" for i, url in enumerate(urls)]
+
+            def media(prompt: str, add_special: bool) -> MediaPrompt:
+                return MediaPrompt(mtmd, prompt, images, add_special, labels)
 
         def formatter(*, messages: List[Any], **extra: Any) -> ChatFormatterResponse:
             passthrough = {k: v for k, v in extra.items() if k not in ("functions", "function_call", "tool_choice")}
             prompt, _ = self.render_prompt(messages, llama, **passthrough)
             return ChatFormatterResponse(prompt=prompt, added_special=self.PROMPT_HAS_BOS)
 
-        return _complete(llama, formatter, request)
+        return _complete(llama, formatter, request, media=media)
 
 
 class ObsidianChatHandler(Llava15ChatHandler):
@@ -381,7 +430,7 @@ class MTMDChatHandler(Llava15ChatHandler):
 
     def __init__(self, clip_model_path: str, verbose: bool = True, use_gpu: bool = True) -> None:
         super().__init__(clip_model_path=clip_model_path, verbose=verbose)
-        self.use_gpu = use_gpu
+        self.use_gpu = bool(use_gpu)
         self._compiled_for: Optional[str] = None
 
     def _gguf_template(self, llama: Optional[Llama]) -> str:

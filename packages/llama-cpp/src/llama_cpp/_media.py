@@ -1,0 +1,243 @@
+"""Images in prompts, through llama.cpp's multimodal library (libmtmd).
+
+:class:`MtmdContext` owns one ``mtmd_context`` (a projector file loaded for one
+text model). :class:`MediaPrompt` is a prompt whose text carries media markers
+plus the images that replace them; :class:`~llama_cpp.llama.Llama` evaluates it
+under its own lock (``MediaPrompt.evaluate``) and then samples as for any
+prompt, so streaming, grammars, stops and logprobs work unchanged.
+
+Bookkeeping: ``Llama.input_ids`` holds one entry per position. Positions that
+hold image embeddings get a *negative* id derived from the image's bytes and
+the projector, the same for every position of that image. No real token is
+negative, so text prompts never match an image's positions in the prefix
+reuse, while a later request with the same images in the same places reuses
+them without encoding the images again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+import numpy as np
+
+from llama_cpp_core import _bindings as B
+from llama_cpp_core._log import capture_errors
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .llama import Llama
+
+__all__ = ["MtmdContext", "MediaPrompt"]
+
+
+def _check_projector(path: str) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"clip_model_path must be a path string, not {type(path).__name__}")
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"Clip model path does not exist: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"Clip model path is a directory, not a GGUF file: {path}")
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ValueError(f"Clip model path is not a GGUF file (no GGUF magic): {path}")
+    return path
+
+
+class MtmdContext:
+    """A multimodal projector loaded for one text model (``mtmd_context *``)."""
+
+    def __init__(self, clip_model_path: str, llama: Llama, *, use_gpu: bool = True, verbose: bool = False) -> None:
+        self.path = _check_projector(clip_model_path)
+        self.ctx: Optional[int] = None
+        self.model = llama._model.model if llama._model is not None else None
+        if not self.model:
+            raise RuntimeError("the Llama is closed")
+        params = B.mtmd_context_params_default()
+        params.use_gpu = bool(use_gpu)
+        params.print_timings = bool(verbose)
+        params.n_threads = int(llama.n_threads)
+        params.flash_attn_type = llama.context_params.flash_attn_type
+        with capture_errors() as said:
+            ctx = B.mtmd_init_from_file(self.path.encode("utf-8"), self.model, params)
+        if not ctx:
+            reason = "; ".join(line for line in said if line) or "no reason given"
+            raise ValueError(
+                f"Failed to load the multimodal projector {self.path}: it is not a projector (mmproj) GGUF that "
+                f"llama.cpp can use with this model. llama.cpp said: {reason}"
+            )
+        self.ctx = ctx
+        if not B.mtmd_support_vision(ctx):
+            self.close()
+            raise ValueError("Vision is not supported by this model")
+        digest = hashlib.sha256(os.path.abspath(self.path).encode("utf-8"))
+        self._salt = digest.digest()
+
+    def close(self) -> None:
+        if self.ctx:
+            B.mtmd_free(self.ctx)
+        self.ctx = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def marker(self) -> str:
+        return bytes(B.mtmd_default_marker()).decode("utf-8")
+
+    def placeholder(self, image: bytes) -> int:
+        """The negative id every position of ``image``'s embeddings gets in ``input_ids``."""
+        h = hashlib.sha256(self._salt + image).digest()
+        return -1 - (int.from_bytes(h[:4], "little") & 0x7FFFFFFF)
+
+
+@dataclass
+class _Span:
+    start: int
+    ids: List[int]          # what input_ids holds for these positions once evaluated
+    chunk: Optional[int]    # the mtmd_input_chunk * of an image, None for text
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.ids)
+
+
+class MediaPrompt:
+    """Prompt text with media markers and the image bytes for them, evaluated by :meth:`evaluate`."""
+
+    def __init__(self, mtmd: MtmdContext, text: str, images: Sequence[bytes], add_special: bool,
+                 labels: Optional[Sequence[str]] = None) -> None:
+        self.mtmd = mtmd
+        self.text = text
+        self.images = list(images)
+        self.add_special = add_special
+        self.labels = list(labels) if labels is not None else [f"image {i + 1}" for i in range(len(self.images))]
+
+    def _tokenize(self) -> tuple[int, List[_Span]]:
+        """mtmd-tokenize into chunks; returns ``(chunks handle, spans)``. The caller frees the chunks."""
+        ctx = self.mtmd.ctx
+        if not ctx:
+            raise RuntimeError("the multimodal projector is closed")
+        marker = self.mtmd.marker()
+        if self.text.count(marker) != len(self.images):
+            raise ValueError(f"the prompt has {self.text.count(marker)} media markers ({marker}) but "
+                             f"{len(self.images)} images were given: each image needs one marker where it goes")
+        bitmaps: List[int] = []
+        chunks = 0
+        try:
+            opt = B.mtmd_helper_init_opt_default()
+            for label, data in zip(self.labels, self.images):
+                buf = (ctypes.c_ubyte * len(data)).from_buffer_copy(data)
+                wrapped = B.mtmd_helper_bitmap_init_from_buf(ctx, buf, len(data), False, opt)
+                if not wrapped.bitmap:
+                    raise ValueError(f"{label} could not be decoded: not an image format llama.cpp reads "
+                                     "(PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC, PNM)")
+                bitmaps.append(wrapped.bitmap)
+            chunks = B.mtmd_input_chunks_init()
+            raw = self.text.encode("utf-8")
+            text = B.mtmd_input_text(text=raw, text_len=len(raw), add_special=self.add_special, parse_special=True)
+            array = (ctypes.c_void_p * max(len(bitmaps), 1))(*bitmaps)
+            rc = B.mtmd_tokenize(ctx, chunks, ctypes.byref(text), array, len(bitmaps))
+            if rc != 0:
+                raise ValueError(f"the images could not be preprocessed for this projector (mtmd_tokenize returned {rc})")
+            spans: List[_Span] = []
+            pos = 0
+            for i in range(B.mtmd_input_chunks_size(chunks)):
+                chunk = B.mtmd_input_chunks_get(chunks, i)
+                if B.mtmd_input_chunk_get_type(chunk) == B.MTMD_INPUT_CHUNK_TYPE_TEXT:
+                    n = ctypes.c_size_t(0)
+                    ptr = B.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(n))
+                    ids = np.ctypeslib.as_array(ptr, shape=(n.value,)).tolist() if n.value else []
+                    spans.append(_Span(pos, ids, None))
+                else:
+                    n_pos = int(B.mtmd_input_chunk_get_n_pos(chunk))
+                    chunk_id = bytes(B.mtmd_input_chunk_get_id(chunk) or b"")
+                    image = self._image_for(chunk_id, len([s for s in spans if s.chunk is not None]))
+                    spans.append(_Span(pos, [self.mtmd.placeholder(image)] * n_pos, chunk))
+                pos = spans[-1].end
+            return chunks, spans
+        except BaseException:
+            if chunks:
+                B.mtmd_input_chunks_free(chunks)
+            raise
+        finally:
+            for bitmap in bitmaps:
+                B.mtmd_bitmap_free(bitmap)
+
+    def _image_for(self, chunk_id: bytes, index: int) -> bytes:
+        # chunks carry the SHA-256 of their image as id; fall back to the order of appearance
+        for data in self.images:
+            if hashlib.sha256(data).hexdigest().encode() == chunk_id:
+                return data
+        return self.images[min(index, len(self.images) - 1)]
+
+    def evaluate(self, llama: Llama) -> List[int]:
+        """Bring ``llama``'s context to exactly this prompt (reusing what already matches), logits fresh.
+
+        Called with the Llama's lock held. Returns the prompt as ``input_ids`` now holds it.
+        """
+        chunks, spans = self._tokenize()
+        try:
+            return self._evaluate(llama, chunks, spans)
+        finally:
+            B.mtmd_input_chunks_free(chunks)
+
+    def _evaluate(self, llama: Llama, chunks: int, spans: List[_Span]) -> List[int]:
+        expected = [t for s in spans for t in s.ids]
+        total = len(expected)
+        n_ctx = llama._n_ctx
+        if total >= n_ctx:
+            raise ValueError(f"Prompt exceeds n_ctx: {total} > {n_ctx}")
+        have = llama.input_ids[: llama.n_tokens].tolist()
+        keep = llama.longest_token_prefix(have, expected)
+        for s in spans:  # half an image cannot be kept: back up to its start
+            if s.chunk is not None and s.start < keep < s.end:
+                keep = s.start
+        if keep == total == llama.n_tokens and llama._logits_fresh:
+            return expected
+        if keep == total:  # everything is there but the last logits are not: redo the last piece
+            last = spans[-1]
+            keep = total - 1 if last.chunk is None else last.start
+        assert llama._ctx is not None
+        if keep > 0 and not llama._ctx.kv_cache_seq_rm(0, keep, -1):
+            keep = 0
+        if keep == 0:
+            llama._reset()
+            llama._ctx.kv_cache_seq_rm(0, 0, -1)
+        llama.n_tokens = keep
+        llama._logits_fresh = False
+        lctx = llama._ctx.ctx
+        for index, s in enumerate(spans):
+            if s.end <= keep:
+                continue
+            if s.chunk is None:
+                llama._eval(s.ids[max(keep - s.start, 0):])
+                continue
+            start = llama.n_tokens
+            new_n_past = B.llama_pos(start)
+            rc = B.mtmd_helper_eval_chunk_single(
+                self.mtmd.ctx, lctx, s.chunk, start, 0, llama.n_batch, index == len(spans) - 1,
+                ctypes.byref(new_n_past),
+            )
+            if rc != 0:
+                llama._ctx.kv_cache_seq_rm(0, start, -1)
+                raise RuntimeError(f"llama.cpp could not encode or decode {self._label_of(index, spans)} "
+                                   f"(mtmd_helper_eval_chunk_single returned {rc})")
+            end = start + len(s.ids)
+            llama.input_ids[start:end] = s.ids
+            llama.n_tokens = end
+            if llama._logits_all and index == len(spans) - 1:
+                llama._grow_scores(end)
+                llama.scores[end - 1, :] = np.ctypeslib.as_array(
+                    B.llama_get_logits_ith(lctx, -1), shape=(llama._n_vocab,))
+        llama._logits_fresh = True
+        return expected
+
+    def _label_of(self, index: int, spans: List[_Span]) -> str:
+        n = sum(1 for s in spans[: index + 1] if s.chunk is not None)
+        return self.labels[n - 1] if 0 < n <= len(self.labels) else "an image"
