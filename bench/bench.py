@@ -2,10 +2,12 @@
 
     python bench/bench.py --llama-bench PATH [--model GGUF] [--threads N] [--rounds R] [--json OUT]
 
-Native and Python measurements alternate round by round on the same model and
-thread count, so drift on a shared machine hits both; the median of the rounds
-is reported. Ratios compare the Python layer with native llama.cpp where the
-native tool measures the same thing.
+Native and Python measurements are interleaved on the same model and thread
+count: in every round each Python measurement sits between two native runs of
+the same test, and its ratio is taken to their mean, so drift on a shared
+machine hits both sides alike. The median over rounds is reported. Ratios
+compare the Python layer with native llama.cpp where the native tool measures
+the same thing.
 """
 
 from __future__ import annotations
@@ -49,20 +51,15 @@ def default_model() -> str:
     return path
 
 
-def native(llama_bench: str, model: str, threads: int) -> Dict[str, float]:
+def native(llama_bench: str, model: str, threads: int, test: str) -> float:
+    """llama-bench's tokens/s for ``test``: "pp" (a 512-token prompt) or "tg" (128 generated tokens)."""
+    sizes = ["-p", "512", "-n", "0"] if test == "pp" else ["-p", "0", "-n", "128"]
     out = subprocess.run(
         # -fa off: the same attention path as Llama(flash_attn=False), the default on both sides being compared
-        [llama_bench, "-m", model, "-p", "512", "-n", "128", "-t", str(threads), "-r", "2", "-fa", "off", "-o", "json"],
+        [llama_bench, "-m", model, *sizes, "-t", str(threads), "-r", "2", "-fa", "off", "-o", "json"],
         capture_output=True, text=True, check=True,
     ).stdout
-    rows = json.loads(out)
-    result = {}
-    for row in rows:
-        if row.get("n_prompt") == 512 and row.get("n_gen") == 0:
-            result["prompt_tps"] = float(row["avg_ts"])
-        if row.get("n_gen") == 128 and row.get("n_prompt") == 0:
-            result["decode_tps"] = float(row["avg_ts"])
-    return result
+    return float(json.loads(out)[0]["avg_ts"])
 
 
 def timed_stream(llm, prompt: str, **kw) -> float:  # type: ignore[no-untyped-def]
@@ -76,8 +73,6 @@ def timed_stream(llm, prompt: str, **kw) -> float:  # type: ignore[no-untyped-de
 
 def timed_completion(llm, prompt: str, **kw) -> float:  # type: ignore[no-untyped-def]
     """Generated tokens per second, prompt evaluation excluded."""
-    from llama_cpp import Llama  # noqa: F401
-
     tokens = llm.tokenize(prompt.encode(), add_bos=False)
     llm.reset()
     llm.eval(tokens)  # evaluated up front: the completion below reuses it
@@ -87,59 +82,108 @@ def timed_completion(llm, prompt: str, **kw) -> float:  # type: ignore[no-untype
     return r["usage"]["completion_tokens"] / dt
 
 
-def python_round(model: str, threads: int) -> Dict[str, float]:
-    import llama_cpp
-    from llama_cpp import Llama, LlamaGrammar
+class PythonSide:
+    """One loaded Llama, measured between native runs (loading it is timed separately)."""
 
-    res: Dict[str, float] = {}
-    t0 = time.perf_counter()
-    llm = Llama(model_path=model, n_ctx=2048, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
-    res["load_s"] = time.perf_counter() - t0
-    no_eos = {llm.token_eos(): float("-inf")}
-    greedy = dict(max_tokens=128, temperature=0.0, logit_bias=no_eos)
-    prompt = "Write a long story about a dragon who learns to code."
+    PROMPT = "Write a long story about a dragon who learns to code."
 
-    # prompt processing: 512 tokens through Llama.eval
-    words = " ".join(f"word{i}" for i in range(2000)).encode()
-    p512 = llm.tokenize(words, add_bos=False)[:512]
-    runs = []
-    for _ in range(4):  # the first is a warm-up, as llama-bench does one
-        llm.reset()
+    def __init__(self, model: str, threads: int) -> None:
+        from llama_cpp import Llama, LlamaGrammar
+
+        self.model, self.threads = model, threads
+        self.llm = Llama(model_path=model, n_ctx=2048, n_batch=512, n_threads=threads, n_threads_batch=threads,
+                         verbose=False)
+        no_eos = {self.llm.token_eos(): float("-inf")}
+        self.greedy = dict(max_tokens=128, temperature=0.0, logit_bias=no_eos)
+        self.sampled = dict(max_tokens=128, temperature=0.8, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.1,
+                            frequency_penalty=0.1, presence_penalty=0.1, seed=1, logit_bias=no_eos)
+        self.grammar = LlamaGrammar.from_json_schema(json.dumps(SCHEMA))
+        words = " ".join(f"word{i}" for i in range(2000)).encode()
+        self.p512 = self.llm.tokenize(words, add_bos=False)[:512]
+        self.prompt(), self.decode()  # warm-up, as llama-bench does one
+
+    def load(self) -> float:
+        from llama_cpp import Llama
+
         t0 = time.perf_counter()
-        llm.eval(p512)
-        runs.append(512 / (time.perf_counter() - t0))
-    res["prompt_tps"] = statistics.median(runs[1:])
+        llm = Llama(model_path=self.model, n_ctx=2048, n_batch=512, n_threads=self.threads,
+                    n_threads_batch=self.threads, verbose=False)
+        dt = time.perf_counter() - t0
+        llm.close()
+        return dt
 
-    res["decode_tps"] = timed_completion(llm, prompt, **greedy)
-    res["stream_cps"] = timed_stream(llm, prompt, **greedy)
-    res["sampled_tps"] = timed_completion(
-        llm, prompt, max_tokens=128, temperature=0.8, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.1,
-        frequency_penalty=0.1, presence_penalty=0.1, seed=1, logit_bias=no_eos,
-    )
-    grammar = LlamaGrammar.from_json_schema(json.dumps(SCHEMA))
-    json_prompt = "Give a JSON record for a person:\n"
-    tokens = llm.tokenize(json_prompt.encode(), add_bos=False)
-    llm.reset()
-    llm.eval(tokens)
-    t0 = time.perf_counter()
-    r = llm.create_completion(tokens, max_tokens=128, temperature=0.0, grammar=grammar)
-    res["json_tps"] = r["usage"]["completion_tokens"] / (time.perf_counter() - t0)
-    res["json_tokens"] = r["usage"]["completion_tokens"]
+    def prompt(self) -> float:
+        """512 prompt tokens through Llama.eval (the median of 2, as llama-bench averages 2)."""
+        runs = []
+        for _ in range(2):
+            self.llm.reset()
+            t0 = time.perf_counter()
+            self.llm.eval(self.p512)
+            runs.append(512 / (time.perf_counter() - t0))
+        return statistics.mean(runs)
 
-    text = ("The quick brown fox jumps over the lazy dog. " * 2000).encode()
-    t0 = time.perf_counter()
-    n = len(llm.tokenize(text, add_bos=False))
-    res["tokenize_tps"] = n / (time.perf_counter() - t0)
-    llm.close()
+    def decode(self) -> float:
+        return timed_completion(self.llm, self.PROMPT, **self.greedy)
 
-    emb = Llama(model_path=model, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, n_ctx=2048,
-                n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
-    emb.embed(SENTENCES[:4])
-    t0 = time.perf_counter()
-    emb.embed(SENTENCES)
-    res["embed_sps"] = len(SENTENCES) / (time.perf_counter() - t0)
-    emb.close()
-    return res
+    def stream(self) -> float:
+        return timed_stream(self.llm, self.PROMPT, **self.greedy)
+
+    def sampled_decode(self) -> float:
+        return timed_completion(self.llm, self.PROMPT, **self.sampled)
+
+    def json_decode(self) -> tuple[float, int]:
+        tokens = self.llm.tokenize(b"Give a JSON record for a person:\n", add_bos=False)
+        self.llm.reset()
+        self.llm.eval(tokens)
+        t0 = time.perf_counter()
+        r = self.llm.create_completion(tokens, max_tokens=128, temperature=0.0, grammar=self.grammar)
+        return r["usage"]["completion_tokens"] / (time.perf_counter() - t0), r["usage"]["completion_tokens"]
+
+    def tokenize(self) -> float:
+        text = ("The quick brown fox jumps over the lazy dog. " * 2000).encode()
+        t0 = time.perf_counter()
+        n = len(self.llm.tokenize(text, add_bos=False))
+        return n / (time.perf_counter() - t0)
+
+    def embed(self) -> float:
+        import llama_cpp
+        from llama_cpp import Llama
+
+        emb = Llama(model_path=self.model, embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                    n_ctx=2048, n_batch=512, n_threads=self.threads, n_threads_batch=self.threads, verbose=False)
+        emb.embed(SENTENCES[:4])
+        t0 = time.perf_counter()
+        emb.embed(SENTENCES)
+        dt = time.perf_counter() - t0
+        emb.close()
+        return len(SENTENCES) / dt
+
+
+def measure_round(py: PythonSide, llama_bench: str, model: str, threads: int) -> tuple[Dict[str, float], Dict[str, float]]:
+    """One round: every Python measurement (the mean of two runs, as llama-bench averages two) sits between
+    two native runs of the test it is compared with, and its reference is the mean of those two, so that the
+    machine's drift during the round hits both sides alike. Returns (native references, Python results),
+    keyed alike."""
+    ref: Dict[str, float] = {}
+    res: Dict[str, float] = {}
+
+    def twice(fn):  # type: ignore[no-untyped-def]
+        return statistics.mean(fn() for _ in range(2))
+
+    before = native(llama_bench, model, threads, "tg")
+    for key, fn in (("decode_tps", py.decode), ("stream_cps", py.stream), ("sampled_tps", py.sampled_decode),
+                    ("json_tps", lambda: py.json_decode()[0])):
+        res[key] = twice(fn)
+        after = native(llama_bench, model, threads, "tg")
+        ref[key], before = (before + after) / 2, after
+    res["json_tokens"] = py.json_decode()[1]
+    pp1 = native(llama_bench, model, threads, "pp")
+    res["prompt_tps"] = py.prompt()
+    ref["prompt_tps"] = (pp1 + native(llama_bench, model, threads, "pp")) / 2
+    res["tokenize_tps"] = py.tokenize()
+    res["embed_sps"] = py.embed()
+    res["load_s"] = py.load()
+    return ref, res
 
 
 def import_time() -> float:
@@ -150,12 +194,15 @@ def import_time() -> float:
 
 
 def peak_rss_mib(model: str, threads: int) -> float:
+    # VmHWM, the high-water mark of this process's own memory map: ru_maxrss would also count the
+    # benchmark process the child was forked from (Linux carries it over exec)
     code = (
-        "import resource, sys\n"
+        "import re\n"
         "from llama_cpp import Llama\n"
         f"llm = Llama(model_path={model!r}, n_ctx=2048, n_threads={threads}, verbose=False)\n"
         "llm.create_completion('Hello', max_tokens=64, temperature=0)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)) / 1024)\n"
     )
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
@@ -177,19 +224,20 @@ def main() -> int:
 
     natives: List[Dict[str, float]] = []
     pythons: List[Dict[str, float]] = []
+    side = PythonSide(model, args.threads)
     for i in range(args.rounds):
-        natives.append(native(args.llama_bench, model, args.threads))
-        pythons.append(python_round(model, args.threads))
-        print(f"round {i + 1}/{args.rounds}: native {natives[-1]} python decode {pythons[-1]['decode_tps']:.1f} t/s",
-              file=sys.stderr)
+        nat, res = measure_round(side, args.llama_bench, model, args.threads)
+        natives.append(nat)
+        pythons.append(res)
+        print(f"round {i + 1}/{args.rounds}: decode {res['decode_tps']:.1f}/{nat['decode_tps']:.1f} "
+              f"prompt {res['prompt_tps']:.1f}/{nat['prompt_tps']:.1f} tok/s (python/native)", file=sys.stderr)
+    side.llm.close()
 
     nat = {k: median_of(natives, k) for k in ("prompt_tps", "decode_tps")}
     py = {k: median_of(pythons, k) for k in pythons[0]}
-    # the machine's speed drifts by tens of percent from minute to minute: ratios are taken
-    # within each round (native and Python measured back to back), then the median of those
-    pairs = {"decode_tps": "decode_tps", "prompt_tps": "prompt_tps", "stream_cps": "decode_tps",
-             "sampled_tps": "decode_tps", "json_tps": "decode_tps"}
-    ratio = {k: statistics.median(p[k] / n[v] for p, n in zip(pythons, natives)) for k, v in pairs.items()}
+    # the machine's speed drifts by tens of percent from minute to minute: each ratio is taken to the native
+    # runs on either side of the measurement (see measure_round), then the median over rounds
+    ratio = {k: statistics.median(p[k] / n[k] for p, n in zip(pythons, natives)) for k in natives[0]}
     py["import_s"] = import_time()
     py["peak_rss_mib"] = peak_rss_mib(model, args.threads)
 
