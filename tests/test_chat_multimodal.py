@@ -174,12 +174,77 @@ def test_projector_is_freed_with_the_llama(model_path: str, projector: str) -> N
     handler = lcf.MTMDChatHandler(projector, verbose=False)
     llm = Llama(model_path=model_path, n_ctx=256, chat_handler=handler, verbose=False)
     llm.create_chat_completion(ask("?", RED), max_tokens=1)
-    assert handler._mtmd_ctx is not None and handler._mtmd_ctx.ctx
+    (ctx,) = handler._contexts.values()
+    assert ctx.ctx
     llm.close()
-    assert not handler._mtmd_ctx.ctx
+    assert not ctx.ctx
     # the same handler then serves another Llama with a projector loaded for that one
     with Llama(model_path=model_path, n_ctx=256, chat_handler=handler, verbose=False) as again:
         assert again.create_chat_completion(ask("?", RED), max_tokens=1)["usage"]["prompt_tokens"] > N_IMAGE
+        handler.close()  # frees it now; the next image loads it again
+        assert again.create_chat_completion(ask("?", RED), max_tokens=1)["usage"]["prompt_tokens"] > N_IMAGE
+
+
+def test_one_handler_shared_by_two_llamas_in_threads(model_path: str, projector: str) -> None:
+    import threading
+
+    handler = lcf.MTMDChatHandler(projector, verbose=False)
+    a = Llama(model_path=model_path, n_ctx=512, chat_handler=handler, verbose=False)
+    b = Llama(model_path=model_path, n_ctx=512, chat_handler=handler, verbose=False)
+    results: Dict[str, List[str]] = {"a": [], "b": []}
+    errors: List[BaseException] = []
+
+    def work(name: str, llm: Llama) -> None:
+        try:
+            for png in (RED, BLUE, RED):
+                out = llm.create_chat_completion(ask("Colour?", png), max_tokens=3, temperature=0)
+                results[name].append(out["choices"][0]["finish_reason"])
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n, llm)) for n, llm in (("a", a), ("b", b), ("a", a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results["a"]) == 6 and len(results["b"]) == 3
+    assert len(handler._contexts) == 2  # one projector per Llama, neither freed under the other
+    a.close()
+    b.close()
+
+
+def test_state_and_logits_all_with_images(model_path: str, projector: str) -> None:
+    with fresh(model_path, projector) as llm:
+        llm.create_chat_completion(ask("Hi", BLUE), max_tokens=2, temperature=0)
+        state = llm.save_state()
+        llm.create_chat_completion(ask("What is this?", RED), max_tokens=2, temperature=0)
+        expected = llm.create_chat_completion(ask("What is this?", RED), max_tokens=8, temperature=0)
+        llm.load_state(state)  # its saved logits belong to the BLUE prompt, not to the next one
+        after = llm.create_chat_completion(ask("What is this?", RED), max_tokens=8, temperature=0)
+        assert after["choices"][0]["message"] == expected["choices"][0]["message"]
+        with pytest.raises(ValueError, match="negative ids in input_ids mark image positions"):
+            llm.detokenize(llm.input_ids[: llm.n_tokens].tolist())
+    with fresh(model_path, projector, logits_all=True) as llm:
+        out = llm.create_chat_completion(ask("What is this?", RED), max_tokens=4, temperature=0, logprobs=True,
+                                         top_logprobs=2)
+        assert len(out["choices"][0]["logprobs"]["content"]) == out["usage"]["completion_tokens"]
+
+
+def test_qwen_handler_leaves_the_image_wrappers_to_libmtmd(projector: str) -> None:
+    handler = lcf.Qwen25VLChatHandler(projector, verbose=False)
+    prompt, _ = handler.render_prompt(ask("Describe", RED))
+    assert f"<|vision_start|>{lcf.MEDIA_MARKER}<|vision_end|>" in prompt  # what the template writes
+    sent = handler._media_text(prompt)  # what libmtmd gets: it adds the wrappers for Qwen-VL projectors
+    assert "<|vision_start|>" not in sent and sent.count(lcf.MEDIA_MARKER) == 1
+
+
+def test_vision_handler_pickles(projector: str) -> None:
+    import pickle
+
+    handler = lcf.MTMDChatHandler(projector, verbose=False, use_gpu=False)
+    copy = pickle.loads(pickle.dumps(handler))
+    assert copy.clip_model_path == projector and copy.use_gpu is False and len(copy._contexts) == 0
 
 
 def test_mtmd_low_level_module() -> None:
@@ -192,7 +257,7 @@ def test_mtmd_low_level_module() -> None:
 
 
 # ------------------------------------------------------------------ errors
-def test_bad_images_are_named(vlm: Llama, tmp_path: Path) -> None:
+def test_bad_images_are_named(vlm: Llama, tmp_path: Path, model_path: str, projector: str) -> None:
     not_image = [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": data_url(b"this is not a picture")}}, {"type": "text", "text": "?"}]}]
     with pytest.raises(ValueError, match="image 1 .* could not be decoded"):
@@ -206,6 +271,17 @@ def test_bad_images_are_named(vlm: Llama, tmp_path: Path) -> None:
     # a marker typed by the user is not an image
     with pytest.raises(ValueError, match="2 media markers .* but 1 images"):
         vlm.create_chat_completion(ask(f"look: {lcf.MEDIA_MARKER}", RED))
+    # nothing after the image to predict from (LLaVA's format without its assistant cue)
+    with fresh(model_path, projector, lcf.Llava15ChatHandler) as llava:
+        with pytest.raises(ValueError, match="ends with an image"):
+            llava.create_chat_completion([{"role": "user", "content": [{"type": "image_url", "image_url": {
+                "url": data_url(RED)}}]}], add_generation_prompt=False)
+    # images belong in user turns
+    history = [*ask("What is this?", RED), {"role": "assistant", "content": [
+        {"type": "image_url", "image_url": {"url": data_url(BLUE)}}, {"type": "text", "text": "A red square."}]},
+        {"role": "user", "content": "Sure?"}]
+    with pytest.raises(ValueError, match=r"messages\[1\].content\[0\] is an image, which only user messages"):
+        vlm.create_chat_completion(history, max_tokens=2)
     # and the Llama still works
     assert vlm.create_chat_completion(ask("?", RED), max_tokens=2)["usage"]["completion_tokens"] >= 1
 

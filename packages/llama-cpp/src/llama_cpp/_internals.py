@@ -167,6 +167,10 @@ class LlamaModel:
         key = (token, special)
         piece = self._pieces.get(key)
         if piece is None:
+            n_vocab = C.llama_vocab_n_tokens(self.vocab)
+            if not 0 <= token < n_vocab:
+                hint = " (negative ids in input_ids mark image positions, which have no text)" if token < 0 else ""
+                raise ValueError(f"token {token} is not a token id of this model (0..{n_vocab - 1}){hint}")
             buf = ctypes.create_string_buffer(64)
             n = C.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
             if n < 0:

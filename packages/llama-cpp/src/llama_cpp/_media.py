@@ -20,7 +20,7 @@ import ctypes
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -101,6 +101,8 @@ class _Span:
     start: int
     ids: List[int]          # what input_ids holds for these positions once evaluated
     chunk: Optional[int]    # the mtmd_input_chunk * of an image, None for text
+    label: str = ""         # which image, for messages
+    cells: int = 0          # KV cells the chunk takes (M-RoPE images take more cells than positions)
 
     @property
     def end(self) -> int:
@@ -108,22 +110,27 @@ class _Span:
 
 
 class MediaPrompt:
-    """Prompt text with media markers and the image bytes for them, evaluated by :meth:`evaluate`."""
+    """Prompt text with media markers and the image bytes for them, evaluated by :meth:`evaluate`.
 
-    def __init__(self, mtmd: MtmdContext, text: str, images: Sequence[bytes], add_special: bool,
-                 labels: Optional[Sequence[str]] = None) -> None:
-        self.mtmd = mtmd
+    ``projector`` gives the :class:`MtmdContext` for a Llama; it is called by :meth:`evaluate`, under
+    that Llama's lock, so a projector is never loaded or freed while its Llama is in use.
+    """
+
+    def __init__(self, projector: Callable[[Llama], MtmdContext], text: str, images: Sequence[bytes],
+                 add_special: bool, labels: Optional[Sequence[str]] = None) -> None:
+        self.projector = projector
         self.text = text
         self.images = list(images)
         self.add_special = add_special
         self.labels = list(labels) if labels is not None else [f"image {i + 1}" for i in range(len(self.images))]
+        self._digests = [hashlib.sha256(data).hexdigest().encode() for data in self.images]
 
-    def _tokenize(self) -> tuple[int, List[_Span]]:
+    def _tokenize(self, mtmd: MtmdContext) -> tuple[int, List[_Span]]:
         """mtmd-tokenize into chunks; returns ``(chunks handle, spans)``. The caller frees the chunks."""
-        ctx = self.mtmd.ctx
+        ctx = mtmd.ctx
         if not ctx:
             raise RuntimeError("the multimodal projector is closed")
-        marker = self.mtmd.marker()
+        marker = mtmd.marker()
         if self.text.count(marker) != len(self.images):
             raise ValueError(f"the prompt has {self.text.count(marker)} media markers ({marker}) but "
                              f"{len(self.images)} images were given: each image needs one marker where it goes")
@@ -134,10 +141,15 @@ class MediaPrompt:
             for label, data in zip(self.labels, self.images):
                 buf = (ctypes.c_ubyte * len(data)).from_buffer_copy(data)
                 wrapped = B.mtmd_helper_bitmap_init_from_buf(ctx, buf, len(data), False, opt)
-                if not wrapped.bitmap:
+                if wrapped.video_ctx:  # only with a video-enabled libmtmd: not an image
+                    B.mtmd_helper_video_free(wrapped.video_ctx)
+                if wrapped.bitmap:
+                    bitmaps.append(wrapped.bitmap)
+                if not wrapped.bitmap or wrapped.video_ctx:
                     raise ValueError(f"{label} could not be decoded: not an image format llama.cpp reads "
                                      "(PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC, PNM)")
-                bitmaps.append(wrapped.bitmap)
+                if B.mtmd_bitmap_is_audio(wrapped.bitmap):
+                    raise ValueError(f"{label} is audio, not an image")
             chunks = B.mtmd_input_chunks_init()
             raw = self.text.encode("utf-8")
             text = B.mtmd_input_text(text=raw, text_len=len(raw), add_special=self.add_special, parse_special=True)
@@ -153,13 +165,18 @@ class MediaPrompt:
                     n = ctypes.c_size_t(0)
                     ptr = B.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(n))
                     ids = np.ctypeslib.as_array(ptr, shape=(n.value,)).tolist() if n.value else []
-                    spans.append(_Span(pos, ids, None))
+                    spans.append(_Span(pos, ids, None, cells=len(ids)))
                 else:
-                    n_pos = int(B.mtmd_input_chunk_get_n_pos(chunk))
+                    # chunks carry the SHA-256 of their image as id (several chunks for a sliced image)
                     chunk_id = bytes(B.mtmd_input_chunk_get_id(chunk) or b"")
-                    image = self._image_for(chunk_id, len([s for s in spans if s.chunk is not None]))
-                    spans.append(_Span(pos, [self.mtmd.placeholder(image)] * n_pos, chunk))
+                    k = self._digests.index(chunk_id) if chunk_id in self._digests else 0
+                    n_pos = int(B.mtmd_input_chunk_get_n_pos(chunk))
+                    cells = int(B.mtmd_input_chunk_get_n_tokens(chunk))
+                    spans.append(_Span(pos, [mtmd.placeholder(self.images[k])] * n_pos, chunk, self.labels[k], cells))
                 pos = spans[-1].end
+            if not spans or spans[-1].chunk is not None:
+                raise ValueError("the prompt ends with an image: text must follow it (e.g. the assistant cue) so "
+                                 "that there is something to predict from")
             return chunks, spans
         except BaseException:
             if chunks:
@@ -169,41 +186,42 @@ class MediaPrompt:
             for bitmap in bitmaps:
                 B.mtmd_bitmap_free(bitmap)
 
-    def _image_for(self, chunk_id: bytes, index: int) -> bytes:
-        # chunks carry the SHA-256 of their image as id; fall back to the order of appearance
-        for data in self.images:
-            if hashlib.sha256(data).hexdigest().encode() == chunk_id:
-                return data
-        return self.images[min(index, len(self.images) - 1)]
-
     def evaluate(self, llama: Llama) -> List[int]:
         """Bring ``llama``'s context to exactly this prompt (reusing what already matches), logits fresh.
 
         Called with the Llama's lock held. Returns the prompt as ``input_ids`` now holds it.
         """
-        chunks, spans = self._tokenize()
+        mtmd = self.projector(llama)
+        chunks, spans = self._tokenize(mtmd)
         try:
-            return self._evaluate(llama, chunks, spans)
+            return self._evaluate(llama, mtmd, spans)
         finally:
             B.mtmd_input_chunks_free(chunks)
 
-    def _evaluate(self, llama: Llama, chunks: int, spans: List[_Span]) -> List[int]:
+    def _evaluate(self, llama: Llama, mtmd: MtmdContext, spans: List[_Span]) -> List[int]:
         expected = [t for s in spans for t in s.ids]
         total = len(expected)
         n_ctx = llama._n_ctx
-        if total >= n_ctx:
-            raise ValueError(f"Prompt exceeds n_ctx: {total} > {n_ctx}")
+        need = max(total, sum(s.cells for s in spans))
+        if need >= n_ctx:
+            raise ValueError(f"Prompt exceeds n_ctx: {need} > {n_ctx}")
+        n_ubatch = int(llama.context_params.n_ubatch)
+        for s in spans:
+            # bidirectional attention over an image (Gemma 3 & co.) needs the whole image in one ubatch
+            if s.chunk is not None and B.mtmd_decode_use_non_causal(mtmd.ctx, s.chunk) and s.cells > n_ubatch:
+                raise ValueError(f"{s.label} takes {s.cells} tokens, and this model attends over an image in one "
+                                 f"batch: create the Llama with n_ubatch >= {s.cells} (and n_batch >= it)")
         have = llama.input_ids[: llama.n_tokens].tolist()
         keep = llama.longest_token_prefix(have, expected)
         for s in spans:  # half an image cannot be kept: back up to its start
             if s.chunk is not None and s.start < keep < s.end:
                 keep = s.start
-        if keep == total == llama.n_tokens and llama._logits_fresh:
+        if keep == total == llama.n_tokens and llama._logits_fresh and llama._restored_logits is None:
             return expected
-        if keep == total:  # everything is there but the last logits are not: redo the last piece
-            last = spans[-1]
-            keep = total - 1 if last.chunk is None else last.start
+        if keep == total:  # everything is there but the last logits are not: redo the last text token
+            keep = total - 1
         assert llama._ctx is not None
+        llama._restored_logits = None  # logits saved by load_state() belong to another prompt
         if keep > 0 and not llama._ctx.kv_cache_seq_rm(0, keep, -1):
             keep = 0
         if keep == 0:
@@ -212,32 +230,24 @@ class MediaPrompt:
         llama.n_tokens = keep
         llama._logits_fresh = False
         lctx = llama._ctx.ctx
-        for index, s in enumerate(spans):
+        for s in spans:
             if s.end <= keep:
                 continue
             if s.chunk is None:
-                llama._eval(s.ids[max(keep - s.start, 0):])
+                llama._eval(s.ids[max(keep - s.start, 0):], explicit_positions=True)
                 continue
             start = llama.n_tokens
             new_n_past = B.llama_pos(start)
             rc = B.mtmd_helper_eval_chunk_single(
-                self.mtmd.ctx, lctx, s.chunk, start, 0, llama.n_batch, index == len(spans) - 1,
-                ctypes.byref(new_n_past),
+                mtmd.ctx, lctx, s.chunk, start, 0, min(llama.n_batch, n_ubatch), False, ctypes.byref(new_n_past),
             )
             if rc != 0:
-                llama._ctx.kv_cache_seq_rm(0, start, -1)
-                raise RuntimeError(f"llama.cpp could not encode or decode {self._label_of(index, spans)} "
+                if not llama._ctx.kv_cache_seq_rm(0, start, -1):  # a recurrent state cannot drop half an image
+                    llama._reset()
+                    llama._ctx.kv_cache_seq_rm(0, 0, -1)
+                raise RuntimeError(f"llama.cpp could not encode or decode {s.label} "
                                    f"(mtmd_helper_eval_chunk_single returned {rc})")
-            end = start + len(s.ids)
-            llama.input_ids[start:end] = s.ids
-            llama.n_tokens = end
-            if llama._logits_all and index == len(spans) - 1:
-                llama._grow_scores(end)
-                llama.scores[end - 1, :] = np.ctypeslib.as_array(
-                    B.llama_get_logits_ith(lctx, -1), shape=(llama._n_vocab,))
-        llama._logits_fresh = True
+            llama.input_ids[start: s.end] = s.ids
+            llama.n_tokens = s.end
+        llama._logits_fresh = True  # the last span is text (checked by _tokenize): its logits are current
         return expected
-
-    def _label_of(self, index: int, spans: List[_Span]) -> str:
-        n = sum(1 for s in spans[: index + 1] if s.chunk is not None)
-        return self.labels[n - 1] if 0 < n <= len(self.labels) else "an image"

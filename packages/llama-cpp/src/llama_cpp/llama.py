@@ -622,8 +622,10 @@ class Llama:
             raise ValueError(f"token {bad} is not a token id of this model (0..{self._n_vocab - 1})")
         return arr.astype(np.intc).tolist()
 
-    def _eval(self, tokens: List[int], all_outputs: bool = False) -> None:
-        """Evaluate tokens; ``all_outputs``: keep every position's logits for this call."""
+    def _eval(self, tokens: List[int], all_outputs: bool = False, explicit_positions: bool = False) -> None:
+        """Evaluate tokens; ``all_outputs``: keep every position's logits for this call.
+        ``explicit_positions``: never let llama.cpp derive the position (after an M-RoPE image its
+        last stored position is not ``n_tokens - 1``)."""
         self._require_open()
         assert self._ctx is not None and self._batch is not None
         if not tokens:
@@ -631,7 +633,7 @@ class Llama:
         if self.n_tokens + len(tokens) > self._n_ctx:
             raise ValueError(f"Requested tokens ({self.n_tokens + len(tokens)}) exceed context window of {self._n_ctx}")
         self._ctx.kv_cache_seq_rm(0, self.n_tokens, -1)
-        if len(tokens) == 1 and not self._logits_all:
+        if len(tokens) == 1 and not self._logits_all and not explicit_positions:
             self._decode_one(tokens[0])
             return
         for i in range(0, len(tokens), self.n_batch):
@@ -846,7 +848,10 @@ class Llama:
         history = np.append(self._input_ids, np.intc(last)).astype(np.intc, copy=False)
         proposal = [int(t) for t in self.draft_model(history)]
         room = min(self._n_ctx - self.n_tokens - 1, self.n_batch - 1)
-        proposal = [t for t in proposal[: max(room, 0)] if 0 <= t < self._n_vocab]
+        proposal = proposal[: max(room, 0)]
+        bad = next((i for i, t in enumerate(proposal) if not 0 <= t < self._n_vocab), None)
+        if bad is not None:  # a draft is a contiguous run: keep it up to the first id that is no token
+            proposal = proposal[:bad]
         base = self.n_tokens  # position of `last`
         self._eval([last, *proposal], all_outputs=True)
         for j in range(len(proposal) + 1):

@@ -118,34 +118,53 @@ class Llava15ChatHandler:
         self.clip_model_path = clip_model_path
         self.verbose = verbose
         self._template = compile_template(make_environment(), self.CHAT_FORMAT, f"{type(self).__name__}.CHAT_FORMAT")
-        self._mtmd_ctx: Optional[MtmdContext] = None
-        self._mtmd_owner: Optional[weakref.ref[Llama]] = None
+        self._contexts: weakref.WeakKeyDictionary[Llama, MtmdContext] = weakref.WeakKeyDictionary()
         self._mtmd_lock = threading.Lock()
         self.use_gpu = True
 
     # ---- projector
     def _mtmd_for(self, llama: Llama) -> MtmdContext:
-        """The projector loaded for ``llama``'s model: once per Llama, freed when that Llama closes."""
+        """The projector loaded for ``llama``'s model: once per Llama, freed when that Llama closes.
+
+        Runs under the Llama's lock (from :meth:`MediaPrompt.evaluate`), so the Llama cannot close while
+        its projector loads, and each Llama sharing this handler has its own projector."""
         with self._mtmd_lock:
-            owner = self._mtmd_owner() if self._mtmd_owner is not None else None
-            if self._mtmd_ctx is not None and self._mtmd_ctx.ctx and owner is llama:
-                return self._mtmd_ctx
-            if self._mtmd_ctx is not None:
-                self._mtmd_ctx.close()
-                self._mtmd_ctx = None
-            _require_mtmd()
-            llama._require_open()
-            ctx = MtmdContext(self.clip_model_path, llama, use_gpu=self.use_gpu, verbose=self.verbose)
-            llama._stack.callback(ctx.close)  # before the Llama frees the model the projector points to
-            self._mtmd_ctx, self._mtmd_owner = ctx, weakref.ref(llama)
-            return ctx
+            ctx = self._contexts.get(llama)
+            if ctx is not None and ctx.ctx:
+                return ctx
+        _require_mtmd()
+        llama._require_open()
+        ctx = MtmdContext(self.clip_model_path, llama, use_gpu=self.use_gpu, verbose=self.verbose)
+        llama._stack.callback(ctx.close)  # before the Llama frees the model the projector points to
+        with self._mtmd_lock:
+            self._contexts[llama] = ctx
+        return ctx
 
     def close(self) -> None:
-        """Free the loaded projector now (it is also freed with the Llama it was loaded for)."""
+        """Free the projectors this handler loaded, waiting for each Llama that is busy to finish."""
         with self._mtmd_lock:
-            if self._mtmd_ctx is not None:
-                self._mtmd_ctx.close()
-                self._mtmd_ctx = None
+            loaded, self._contexts = list(self._contexts.items()), weakref.WeakKeyDictionary()
+        for llama, ctx in loaded:
+            with llama._busy():
+                ctx.close()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in ("_contexts", "_mtmd_lock", "_template"):  # native handles, locks, compiled code
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        if "_compiled_for" in state:  # MTMDChatHandler: its template is compiled again on first use
+            state["_compiled_for"] = None
+        self.__dict__.update(state)
+        self._contexts = weakref.WeakKeyDictionary()
+        self._mtmd_lock = threading.Lock()
+        self._template = compile_template(make_environment(), self.CHAT_FORMAT, f"{type(self).__name__}.CHAT_FORMAT")
+
+    def _media_text(self, prompt: str) -> str:
+        """The rendered prompt as libmtmd should see it (hook for formats whose markup libmtmd adds itself)."""
+        return prompt
 
     # ---- images
     def load_image(self, image_url: str) -> bytes:
@@ -242,10 +261,13 @@ class Llava15ChatHandler:
         for message in prepare_messages(self._with_default_system(list(messages))):  # type: ignore[arg-type]
             content = message.get("content")
             if isinstance(content, list):
-                message["content"] = [
-                    {"type": "image_url", "image_url": {"url": MEDIA_MARKER}} if _image_url(p) is not None else p
-                    for p in content
-                ]
+                if message.get("role") == "user":
+                    message["content"] = [
+                        {"type": "image_url", "image_url": {"url": MEDIA_MARKER}} if _image_url(p) is not None else p
+                        for p in content
+                    ]
+                else:  # only user images are sent (get_image_urls): others would be markers without an image
+                    message["content"] = [p for p in content if _image_url(p) is None]
             marked.append(message)
         variables = self._template_variables(llama)
         variables.update(kwargs)
@@ -292,12 +314,12 @@ class Llava15ChatHandler:
         urls = self.get_image_urls(messages)
         media: Optional[Callable[[str, bool], MediaPrompt]] = None
         if urls:
-            mtmd = self._mtmd_for(llama)
+            _require_mtmd()
             images = [self.load_image(url) for url in urls]
             labels = [f"image {i + 1} ({url[:40]}{'...' if len(url) > 40 else ''})" for i, url in enumerate(urls)]
 
             def media(prompt: str, add_special: bool) -> MediaPrompt:
-                return MediaPrompt(mtmd, prompt, images, add_special, labels)
+                return MediaPrompt(self._mtmd_for, self._media_text(prompt), images, add_special, labels)
 
         def formatter(*, messages: List[Any], **extra: Any) -> ChatFormatterResponse:
             passthrough = {k: v for k, v in extra.items() if k not in ("functions", "function_call", "tool_choice")}
@@ -416,6 +438,10 @@ class Qwen25VLChatHandler(Llava15ChatHandler):
         "{% endfor %}"
         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     )
+
+    def _media_text(self, prompt: str) -> str:
+        # libmtmd's Qwen-VL projectors put <|vision_start|>/<|vision_end|> around every image themselves
+        return prompt.replace(f"<|vision_start|>{MEDIA_MARKER}<|vision_end|>", MEDIA_MARKER)
 
 
 class MTMDChatHandler(Llava15ChatHandler):
