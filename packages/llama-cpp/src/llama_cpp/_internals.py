@@ -20,13 +20,14 @@ from . import llama_cpp as C
 __all__ = ["LlamaModel", "LlamaContext", "LlamaBatch", "LlamaSampler", "normalize_embedding"]
 
 
-def _check_path(path: str) -> None:
+def _check_path(path: str, name: str = "model_path", label: str = "Model path") -> None:
+    """A GGUF path argument (``name``) is a path to an existing file; ``label`` starts the messages."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"model_path must be a str or os.PathLike, not {type(path).__name__}")
+        raise TypeError(f"{name} must be a str or os.PathLike, not {type(path).__name__}")
     if not os.path.exists(path):
-        raise ValueError(f"Model path does not exist: {path}")
+        raise ValueError(f"{label} does not exist: {path}")
     if os.path.isdir(path):
-        raise ValueError(f"Model path is a directory, not a GGUF file: {path}")
+        raise ValueError(f"{label} is a directory, not a GGUF file: {path}")
 
 
 class LlamaModel:

@@ -27,6 +27,8 @@ import numpy as np
 from llama_cpp_core import _bindings as B
 from llama_cpp_core._log import capture_errors
 
+from ._internals import _check_path
+
 if TYPE_CHECKING:  # pragma: no cover
     from .llama import Llama
 
@@ -34,13 +36,8 @@ __all__ = ["MtmdContext", "MediaPrompt"]
 
 
 def _check_projector(path: str) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"clip_model_path must be a path string, not {type(path).__name__}")
+    _check_path(path, "clip_model_path", "Clip model path")
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ValueError(f"Clip model path does not exist: {path}")
-    if os.path.isdir(path):
-        raise ValueError(f"Clip model path is a directory, not a GGUF file: {path}")
     with open(path, "rb") as f:
         if f.read(4) != b"GGUF":
             raise ValueError(f"Clip model path is not a GGUF file (no GGUF magic): {path}")
@@ -90,9 +87,10 @@ class MtmdContext:
     def marker(self) -> str:
         return bytes(B.mtmd_default_marker()).decode("utf-8")
 
-    def placeholder(self, image: bytes) -> int:
-        """The negative id every position of ``image``'s embeddings gets in ``input_ids``."""
-        h = hashlib.sha256(self._salt + image).digest()
+    def placeholder(self, image_digest: bytes) -> int:
+        """The negative id every position of an image's embeddings gets in ``input_ids``, from the
+        image's SHA-256 and this projector."""
+        h = hashlib.sha256(self._salt + image_digest).digest()
         return -1 - (int.from_bytes(h[:4], "little") & 0x7FFFFFFF)
 
 
@@ -172,7 +170,7 @@ class MediaPrompt:
                     k = self._digests.index(chunk_id) if chunk_id in self._digests else 0
                     n_pos = int(B.mtmd_input_chunk_get_n_pos(chunk))
                     cells = int(B.mtmd_input_chunk_get_n_tokens(chunk))
-                    spans.append(_Span(pos, [mtmd.placeholder(self.images[k])] * n_pos, chunk, self.labels[k], cells))
+                    spans.append(_Span(pos, [mtmd.placeholder(self._digests[k])] * n_pos, chunk, self.labels[k], cells))
                 pos = spans[-1].end
             if not spans or spans[-1].chunk is not None:
                 raise ValueError("the prompt ends with an image: text must follow it (e.g. the assistant cue) so "

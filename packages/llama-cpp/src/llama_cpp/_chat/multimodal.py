@@ -132,7 +132,6 @@ class Llava15ChatHandler:
             ctx = self._contexts.get(llama)
             if ctx is not None and ctx.ctx:
                 return ctx
-        _require_mtmd()
         llama._require_open()
         ctx = MtmdContext(self.clip_model_path, llama, use_gpu=self.use_gpu, verbose=self.verbose)
         llama._stack.callback(ctx.close)  # before the Llama frees the model the projector points to
