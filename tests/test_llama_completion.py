@@ -67,6 +67,22 @@ def test_stream_concatenates_to_the_non_stream_text(llm: Llama) -> None:
         assert all("usage" not in c for c in chunks)
 
 
+def test_stream_hands_out_each_token_before_decoding_the_next(llm: Llama) -> None:
+    # a chunk is yielded as soon as its token is sampled: the context then holds the prompt plus the tokens
+    # of the earlier chunks only, so a consumer never waits one extra decode for text it could already show
+    prompt_tokens = llm.tokenize(PROMPT.encode(), add_bos=False)
+    stream = llm.create_completion(prompt_tokens, max_tokens=8, temperature=0, stream=True)
+    seen = 0
+    try:
+        for chunk in stream:
+            if chunk["choices"][0]["finish_reason"] is not None:
+                break
+            seen += 1
+            assert llm.n_tokens == len(prompt_tokens) + seen - 1
+    finally:
+        stream.close()  # type: ignore[attr-defined]
+    assert seen > 0
+
 def test_stop_string_across_a_token_boundary(llm: Llama) -> None:
     base = llm.create_completion(PROMPT, max_tokens=40, temperature=0)
     full = text_of(base)

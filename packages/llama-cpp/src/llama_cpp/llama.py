@@ -352,6 +352,7 @@ class Llama:
         self.n_tokens = 0
         self._logits_fresh = False  # do the context's logits belong to input_ids[n_tokens-1]?
         self._one = (C.llama_token * 1)()
+        self._one_batch = C.llama_batch_get_one(self._one, 1)  # built once: it only points at _one
         self._restored_logits: Optional[npt.NDArray[np.single]] = None
         self._pieces: Dict[int, bytes] = {}
         self._eog: Dict[int, bool] = {}
@@ -590,7 +591,7 @@ class Llama:
             raise ValueError(f"Requested tokens ({n + 1}) exceed context window of {self._n_ctx}")
         self._one[0] = token
         assert self._ctx is not None
-        rc = C.llama_decode(self._ctx.ctx, C.llama_batch_get_one(self._one, 1))
+        rc = C.llama_decode(self._ctx.ctx, self._one_batch)
         if rc != 0:
             self._logits_fresh = False
             raise RuntimeError(f"llama_decode returned {rc}")
@@ -1186,13 +1187,14 @@ class Llama:
             first = next(events)  # validate and start now, so errors surface at the call
 
             def chunks() -> Iterator[CreateCompletionStreamResponse]:
-                pending: Optional[Dict[str, Any]] = first
+                # each chunk goes out as soon as its token is sampled (no look-ahead: a consumer that stops
+                # early has not paid for a token it never sees); stream chunks carry no usage, as in the reference
                 try:
-                    while pending is not None:
-                        current = pending
-                        pending = next(events, None)
-                        current.pop("usage", None)
-                        yield current  # type: ignore[misc]
+                    first.pop("usage", None)
+                    yield first  # type: ignore[misc]
+                    for event in events:
+                        event.pop("usage", None)
+                        yield event  # type: ignore[misc]
                 finally:
                     events.close()
 
