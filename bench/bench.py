@@ -3,9 +3,13 @@
     python bench/bench.py --llama-bench PATH [--model GGUF] [--threads N] [--rounds R] [--json OUT]
 
 Native and Python measurements are interleaved on the same model and thread
-count: in every round each Python measurement sits between two native runs of
-the same test, and its ratio is taken to their mean, so drift on a shared
-machine hits both sides alike. The median over rounds is reported. Ratios
+count, one run at a time: every Python run sits between two single-repetition
+llama-bench runs of the same test, a few seconds apart, and its ratio is taken
+to their mean, so the drift of a shared machine (tens of percent from one
+minute to the next on a small VM) hits both sides alike. The order of the
+decode tests flips every round so that no test always follows another. The
+prompt test follows them in every round; tokenize, embed and load are measured
+every OTHERS_EVERY rounds. The median of the per-run ratios is reported. Ratios
 compare the Python layer with native llama.cpp where the native tool measures
 the same thing.
 """
@@ -21,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 from llama_cpp._cli import default_model_path
 
@@ -51,12 +55,16 @@ def default_model() -> str:
     return path
 
 
+OTHERS_EVERY = 4  # rounds per tokenize/embed/load measurement
+
+
 def native(llama_bench: str, model: str, threads: int, test: str) -> float:
-    """llama-bench's tokens/s for ``test``: "pp" (a 512-token prompt) or "tg" (128 generated tokens)."""
+    """llama-bench's tokens/s for ``test``, "pp" (a 512-token prompt) or "tg" (128 generated tokens), from one
+    repetition after its own warm-up run."""
     sizes = ["-p", "512", "-n", "0"] if test == "pp" else ["-p", "0", "-n", "128"]
     out = subprocess.run(
         # -fa off: the same attention path as Llama(flash_attn=False), the default on both sides being compared
-        [llama_bench, "-m", model, *sizes, "-t", str(threads), "-r", "2", "-fa", "off", "-o", "json"],
+        [llama_bench, "-m", model, *sizes, "-t", str(threads), "-r", "1", "-fa", "off", "-o", "json"],
         capture_output=True, text=True, check=True,
     ).stdout
     return float(json.loads(out)[0]["avg_ts"])
@@ -91,8 +99,14 @@ class PythonSide:
         from llama_cpp import Llama, LlamaGrammar
 
         self.model, self.threads = model, threads
-        self.llm = Llama(model_path=model, n_ctx=2048, n_batch=512, n_threads=threads, n_threads_batch=threads,
+        # Context sizes as llama-bench sizes them (n_prompt + n_gen, which llama.cpp pads to a multiple of 256):
+        # 256 cells for the 128-token tests, 512 for pp512. The size matters without flash attention: V is
+        # stored transposed, so every decode strides over all n_ctx cells, and a 2048-cell context decodes
+        # 2.5-4% slower than a 256-cell one in native code alone (measured here). Same sizes, so only the Python layer differs.
+        self.llm = Llama(model_path=model, n_ctx=256, n_batch=512, n_threads=threads, n_threads_batch=threads,
                          verbose=False)
+        self.pp = Llama(model_path=model, n_ctx=512, n_batch=512, n_threads=threads, n_threads_batch=threads,
+                        verbose=False)
         no_eos = {self.llm.token_eos(): float("-inf")}
         self.greedy = dict(max_tokens=128, temperature=0.0, logit_bias=no_eos)
         self.sampled = dict(max_tokens=128, temperature=0.8, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.1,
@@ -113,14 +127,11 @@ class PythonSide:
         return dt
 
     def prompt(self) -> float:
-        """512 prompt tokens through Llama.eval (the median of 2, as llama-bench averages 2)."""
-        runs = []
-        for _ in range(2):
-            self.llm.reset()
-            t0 = time.perf_counter()
-            self.llm.eval(self.p512)
-            runs.append(512 / (time.perf_counter() - t0))
-        return statistics.mean(runs)
+        """512 prompt tokens through Llama.eval."""
+        self.pp.reset()
+        t0 = time.perf_counter()
+        self.pp.eval(self.p512)
+        return 512 / (time.perf_counter() - t0)
 
     def decode(self) -> float:
         return timed_completion(self.llm, self.PROMPT, **self.greedy)
@@ -159,30 +170,31 @@ class PythonSide:
         return len(SENTENCES) / dt
 
 
-def measure_round(py: PythonSide, llama_bench: str, model: str, threads: int) -> tuple[Dict[str, float], Dict[str, float]]:
-    """One round: every Python measurement (the mean of two runs, as llama-bench averages two) sits between
-    two native runs of the test it is compared with, and its reference is the mean of those two, so that the
-    machine's drift during the round hits both sides alike. Returns (native references, Python results),
-    keyed alike."""
+def measure_round(py: PythonSide, llama_bench: str, model: str, threads: int, flip: bool,
+                  others: bool) -> tuple[Dict[str, float], Dict[str, float]]:
+    """One round: every Python run sits between two native runs of the test it is compared with, and its
+    reference is the mean of those two. ``flip`` reverses the order of the decode tests; the prompt test
+    follows them; ``others`` adds the tokenize, embed and load measurements. Returns (native references,
+    Python results), keyed alike."""
     ref: Dict[str, float] = {}
     res: Dict[str, float] = {}
-
-    def twice(fn):  # type: ignore[no-untyped-def]
-        return statistics.mean(fn() for _ in range(2))
-
+    decode_tests: List[tuple[str, Callable[[], float]]] = [
+        ("decode_tps", py.decode), ("stream_cps", py.stream), ("sampled_tps", py.sampled_decode),
+        ("json_tps", lambda: py.json_decode()[0]),
+    ]
     before = native(llama_bench, model, threads, "tg")
-    for key, fn in (("decode_tps", py.decode), ("stream_cps", py.stream), ("sampled_tps", py.sampled_decode),
-                    ("json_tps", lambda: py.json_decode()[0])):
-        res[key] = twice(fn)
+    for key, fn in reversed(decode_tests) if flip else decode_tests:
+        res[key] = fn()
         after = native(llama_bench, model, threads, "tg")
         ref[key], before = (before + after) / 2, after
-    res["json_tokens"] = py.json_decode()[1]
     pp1 = native(llama_bench, model, threads, "pp")
     res["prompt_tps"] = py.prompt()
     ref["prompt_tps"] = (pp1 + native(llama_bench, model, threads, "pp")) / 2
-    res["tokenize_tps"] = py.tokenize()
-    res["embed_sps"] = py.embed()
-    res["load_s"] = py.load()
+    if others:
+        res["json_tokens"] = py.json_decode()[1]
+        res["tokenize_tps"] = py.tokenize()
+        res["embed_sps"] = py.embed()
+        res["load_s"] = py.load()
     return ref, res
 
 
@@ -217,7 +229,7 @@ def main() -> int:
     ap.add_argument("--llama-bench", required=True)
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args()
     model = args.model or default_model()
@@ -226,18 +238,20 @@ def main() -> int:
     pythons: List[Dict[str, float]] = []
     side = PythonSide(model, args.threads)
     for i in range(args.rounds):
-        nat, res = measure_round(side, args.llama_bench, model, args.threads)
+        nat, res = measure_round(side, args.llama_bench, model, args.threads, flip=i % 2 == 1,
+                                 others=i % OTHERS_EVERY == 0)
         natives.append(nat)
         pythons.append(res)
-        print(f"round {i + 1}/{args.rounds}: decode {res['decode_tps']:.1f}/{nat['decode_tps']:.1f} "
-              f"prompt {res['prompt_tps']:.1f}/{nat['prompt_tps']:.1f} tok/s (python/native)", file=sys.stderr)
+        print(f"round {i + 1}/{args.rounds}: decode {res['decode_tps']:.1f}/{nat['decode_tps']:.1f}, "
+              f"stream {res['stream_cps']:.1f}/{nat['stream_cps']:.1f} tok/s (python/native)", file=sys.stderr)
     side.llm.close()
+    side.pp.close()
 
     nat = {k: median_of(natives, k) for k in ("prompt_tps", "decode_tps")}
     py = {k: median_of(pythons, k) for k in pythons[0]}
     # the machine's speed drifts by tens of percent from minute to minute: each ratio is taken to the native
-    # runs on either side of the measurement (see measure_round), then the median over rounds
-    ratio = {k: statistics.median(p[k] / n[k] for p, n in zip(pythons, natives)) for k in natives[0]}
+    # runs on either side of the Python run (see measure_round), then the median over all of them
+    ratio = {k: statistics.median(p[k] / n[k] for p, n in zip(pythons, natives) if k in n) for k in natives[0]}
     py["import_s"] = import_time()
     py["peak_rss_mib"] = peak_rss_mib(model, args.threads)
 
@@ -255,7 +269,7 @@ def main() -> int:
         ("peak RSS (load + 64 tokens)", "MiB", py["peak_rss_mib"], None, None),
     ]
     lines = [
-        f"model {Path(model).name}, {args.threads} threads, {args.rounds} alternating rounds (median), "
+        f"model {Path(model).name}, {args.threads} threads, {args.rounds} alternating rounds (median of per-run ratios), "
         f"{platform.machine()} {platform.processor() or ''}".strip(),
         "",
         "| measure | unit | llama_cpp | native llama.cpp | ratio (median of per-round ratios) | target |",
