@@ -79,21 +79,23 @@ def timed_stream(llm, prompt: str, **kw) -> float:  # type: ignore[no-untyped-de
     return n / (stamps[-2] - stamps[0])
 
 
-def timed_completion(llm, prompt: str, **kw) -> float:  # type: ignore[no-untyped-def]
-    """Generated tokens per second, prompt evaluation excluded."""
+def timed_completion(llm, prompt: str, **kw) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Generated tokens per second (prompt evaluation excluded), and how many were generated."""
     tokens = llm.tokenize(prompt.encode(), add_bos=False)
     llm.reset()
     llm.eval(tokens)  # evaluated up front: the completion below reuses it
     t0 = time.perf_counter()
     r = llm.create_completion(tokens, **kw)
     dt = time.perf_counter() - t0
-    return r["usage"]["completion_tokens"] / dt
+    n = r["usage"]["completion_tokens"]
+    return n / dt, n
 
 
 class PythonSide:
-    """One loaded Llama, measured between native runs (loading it is timed separately)."""
+    """The loaded Llamas, measured between native runs (loading one is timed separately)."""
 
     PROMPT = "Write a long story about a dragon who learns to code."
+    JSON_PROMPT = "Give a JSON record for a person:\n"
 
     def __init__(self, model: str, threads: int) -> None:
         from llama_cpp import Llama, LlamaGrammar
@@ -102,7 +104,8 @@ class PythonSide:
         # Context sizes as llama-bench sizes them (n_prompt + n_gen, which llama.cpp pads to a multiple of 256):
         # 256 cells for the 128-token tests, 512 for pp512. The size matters without flash attention: V is
         # stored transposed, so every decode strides over all n_ctx cells, and a 2048-cell context decodes
-        # 2.5-4% slower than a 256-cell one in native code alone (measured here). Same sizes, so only the Python layer differs.
+        # 2.5-4% slower than a 256-cell one in native code alone (measured here). Same sizes, so only the
+        # Python layer differs.
         self.llm = Llama(model_path=model, n_ctx=256, n_batch=512, n_threads=threads, n_threads_batch=threads,
                          verbose=False)
         self.pp = Llama(model_path=model, n_ctx=512, n_batch=512, n_threads=threads, n_threads_batch=threads,
@@ -112,6 +115,7 @@ class PythonSide:
         self.sampled = dict(max_tokens=128, temperature=0.8, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.1,
                             frequency_penalty=0.1, presence_penalty=0.1, seed=1, logit_bias=no_eos)
         self.grammar = LlamaGrammar.from_json_schema(json.dumps(SCHEMA))
+        self.json_tokens = 0  # tokens of the last JSON-schema completion
         words = " ".join(f"word{i}" for i in range(2000)).encode()
         self.p512 = self.llm.tokenize(words, add_bos=False)[:512]
         self.prompt(), self.decode()  # warm-up, as llama-bench does one
@@ -134,21 +138,18 @@ class PythonSide:
         return 512 / (time.perf_counter() - t0)
 
     def decode(self) -> float:
-        return timed_completion(self.llm, self.PROMPT, **self.greedy)
+        return timed_completion(self.llm, self.PROMPT, **self.greedy)[0]
 
     def stream(self) -> float:
         return timed_stream(self.llm, self.PROMPT, **self.greedy)
 
     def sampled_decode(self) -> float:
-        return timed_completion(self.llm, self.PROMPT, **self.sampled)
+        return timed_completion(self.llm, self.PROMPT, **self.sampled)[0]
 
-    def json_decode(self) -> tuple[float, int]:
-        tokens = self.llm.tokenize(b"Give a JSON record for a person:\n", add_bos=False)
-        self.llm.reset()
-        self.llm.eval(tokens)
-        t0 = time.perf_counter()
-        r = self.llm.create_completion(tokens, max_tokens=128, temperature=0.0, grammar=self.grammar)
-        return r["usage"]["completion_tokens"] / (time.perf_counter() - t0), r["usage"]["completion_tokens"]
+    def json_decode(self) -> float:
+        rate, self.json_tokens = timed_completion(self.llm, self.JSON_PROMPT, max_tokens=128, temperature=0.0,
+                                                  grammar=self.grammar)
+        return rate
 
     def tokenize(self) -> float:
         text = ("The quick brown fox jumps over the lazy dog. " * 2000).encode()
@@ -180,7 +181,7 @@ def measure_round(py: PythonSide, llama_bench: str, model: str, threads: int, fl
     res: Dict[str, float] = {}
     decode_tests: List[tuple[str, Callable[[], float]]] = [
         ("decode_tps", py.decode), ("stream_cps", py.stream), ("sampled_tps", py.sampled_decode),
-        ("json_tps", lambda: py.json_decode()[0]),
+        ("json_tps", py.json_decode),
     ]
     before = native(llama_bench, model, threads, "tg")
     for key, fn in reversed(decode_tests) if flip else decode_tests:
@@ -191,7 +192,7 @@ def measure_round(py: PythonSide, llama_bench: str, model: str, threads: int, fl
     res["prompt_tps"] = py.prompt()
     ref["prompt_tps"] = (pp1 + native(llama_bench, model, threads, "pp")) / 2
     if others:
-        res["json_tokens"] = py.json_decode()[1]
+        res["json_tokens"] = py.json_tokens  # of this round's measured run
         res["tokenize_tps"] = py.tokenize()
         res["embed_sps"] = py.embed()
         res["load_s"] = py.load()
