@@ -39,6 +39,23 @@ def test_types_import_alone_without_numpy_or_native_code() -> None:
     assert r.stdout.strip() == "[] False False"
 
 
+def test_numpy_is_imported_on_first_use_not_with_llama_cpp(model_path: str) -> None:
+    r = run_python(
+        f"""
+        import sys
+        from llama_cpp import Llama, LogitsProcessorList, StoppingCriteriaList
+        print("numpy" in sys.modules)
+        llm = Llama(model_path={model_path!r}, n_ctx=64, verbose=False)
+        print("numpy" in sys.modules, type(llm.input_ids).__module__)
+        from llama_cpp._numpy import np
+        import numpy
+        print(np.ndarray is numpy.ndarray, np.intc is numpy.intc, sys.modules["numpy"] is numpy)
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == ["False", "True numpy", "True True True"]
+
+
 def test_llama_types_is_the_types_package() -> None:
     assert llama_cpp.llama_types.CreateCompletionResponse is llama_cpp_types.CreateCompletionResponse
     assert llama_cpp.ChatCompletionRequestUserMessage is llama_cpp_types.ChatCompletionRequestUserMessage

@@ -9,10 +9,13 @@ string, not to the text so far.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-import numpy.typing as npt
+from ._numpy import np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
 
 __all__ = ["TextAssembler", "normalize_stop", "incomplete_utf8_tail", "top_logprobs_entry"]
 

@@ -13,9 +13,8 @@ import ctypes
 import os
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
-
 from . import llama_cpp as C
+from ._numpy import np
 
 __all__ = ["LlamaModel", "LlamaContext", "LlamaBatch", "LlamaSampler", "normalize_embedding"]
 

@@ -7,10 +7,13 @@ the sampler; they are only invoked when passed in.
 
 from __future__ import annotations
 
-from typing import Callable, List
+from typing import TYPE_CHECKING, Callable, List
 
-import numpy as np
-import numpy.typing as npt
+from ._numpy import np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
 
 __all__ = [
     "LogitsProcessor",
@@ -20,8 +23,9 @@ __all__ = [
     "MinTokensLogitsProcessor",
 ]
 
-LogitsProcessor = Callable[[npt.NDArray[np.intc], npt.NDArray[np.single]], npt.NDArray[np.single]]
-StoppingCriteria = Callable[[npt.NDArray[np.intc], npt.NDArray[np.single]], bool]
+# The array types are spelled as strings so that defining these aliases does not import NumPy (see _numpy.py)
+LogitsProcessor = Callable[["npt.NDArray[np.intc]", "npt.NDArray[np.single]"], "npt.NDArray[np.single]"]
+StoppingCriteria = Callable[["npt.NDArray[np.intc]", "npt.NDArray[np.single]"], bool]
 
 
 class LogitsProcessorList(List[LogitsProcessor]):

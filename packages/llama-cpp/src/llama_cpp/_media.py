@@ -22,12 +22,11 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
-import numpy as np
-
 from llama_cpp_core import _bindings as B
 from llama_cpp_core._log import capture_errors
 
 from ._internals import _check_path
+from ._numpy import np
 
 if TYPE_CHECKING:  # pragma: no cover
     from .llama import Llama

@@ -10,23 +10,28 @@ chain runs, and only when given.
 from __future__ import annotations
 
 import ctypes
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
-import numpy as np
-import numpy.typing as npt
-
 from . import llama_cpp as C
+from ._numpy import np
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from ._internals import LlamaModel
     from .llama_grammar import LlamaGrammar
 
 __all__ = ["SamplingParams", "SamplerChain"]
 
-# NumPy mirror of struct llama_token_data {llama_token id; float logit; float p;}
-_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
-assert _TOKEN_DATA.itemsize == ctypes.sizeof(C.llama_token_data)
+
+@functools.cache
+def _token_data() -> np.dtype:
+    """The NumPy mirror of struct llama_token_data {llama_token id; float logit; float p;}."""
+    dtype = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+    assert dtype.itemsize == ctypes.sizeof(C.llama_token_data)
+    return dtype
 
 _ids: Dict[int, npt.NDArray[np.int32]] = {}
 _SHORTLIST = 64  # candidates tried under the grammar before the whole vocabulary
@@ -161,7 +166,7 @@ class SamplerChain:
     def _candidates(self, logits: npt.NDArray[np.single]) -> npt.NDArray[np.void]:
         n = len(logits)
         if self._cur is None or len(self._cur) != n:
-            self._cur = np.empty(n, dtype=_TOKEN_DATA)
+            self._cur = np.empty(n, dtype=_token_data())
         cur = self._cur
         cur["id"] = _arange(n)
         cur["logit"] = logits
@@ -201,7 +206,7 @@ class SamplerChain:
         return token
 
     def _allowed(self, token: int) -> bool:
-        one = np.empty(1, dtype=_TOKEN_DATA)
+        one = np.empty(1, dtype=_token_data())
         one["id"], one["logit"], one["p"] = token, 1.0, 0.0
         self._apply(self._grammar, one)
         return bool(np.isfinite(one["logit"][0]))
@@ -219,7 +224,7 @@ class SamplerChain:
         need = self._needed_survivors()
         if need is not None and len(logits) > _SHORTLIST and not self.params.logit_bias and not self.params.uses_penalties:
             top = np.argpartition(logits, -_SHORTLIST)[-_SHORTLIST:]
-            short = np.empty(_SHORTLIST, dtype=_TOKEN_DATA)
+            short = np.empty(_SHORTLIST, dtype=_token_data())
             short["id"] = top
             short["logit"] = logits[top]
             short["p"] = 0.0

@@ -44,9 +44,6 @@ from typing import (
     overload,
 )
 
-import numpy as np
-import numpy.typing as npt
-
 from . import llama_cpp as C
 from ._completion import TextAssembler, normalize_stop, top_logprobs_entry
 from ._internals import LlamaBatch, LlamaContext, LlamaModel, normalize_embedding
@@ -59,6 +56,7 @@ from ._logits import (
     StoppingCriteriaList,
 )
 from ._media import MediaPrompt
+from ._numpy import np
 from ._sampling import SamplerChain, SamplingParams, as_logits_view
 from ._utils import common_prefix_length, suppress_stdout_stderr
 from .llama_cache import BaseLlamaCache, LlamaCache, LlamaDiskCache, LlamaRAMCache
@@ -79,6 +77,8 @@ from .llama_types import (
 )
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from .llama_grammar import LlamaGrammar
 
 

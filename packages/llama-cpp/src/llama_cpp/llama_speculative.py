@@ -8,10 +8,13 @@ greedy output is identical with and without a draft model.
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+from ._numpy import np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
 
 __all__ = ["LlamaDraftModel", "LlamaPromptLookupDecoding"]
 
