@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import multiprocessing
 import os
 import random
@@ -1190,9 +1191,7 @@ class Llama:
                 # each chunk goes out as soon as its token is sampled (no look-ahead: a consumer that stops
                 # early has not paid for a token it never sees); stream chunks carry no usage, as in the reference
                 try:
-                    first.pop("usage", None)
-                    yield first  # type: ignore[misc]
-                    for event in events:
+                    for event in itertools.chain((first,), events):
                         event.pop("usage", None)
                         yield event  # type: ignore[misc]
                 finally:
