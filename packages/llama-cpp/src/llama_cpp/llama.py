@@ -229,6 +229,7 @@ class Llama:
         self._batch: Optional[LlamaBatch] = None
         self._lora_adapter: Optional[int] = None
         self._sampler: Optional[SamplerChain] = None
+        self._restoring_from_cache = False
 
         unknown = sorted(set(kwargs) - _ACCEPTED_EXTRA_KWARGS)
         if unknown:
@@ -1112,7 +1113,12 @@ class Llama:
         have = self.longest_token_prefix(self._input_ids, prompt_tokens)
         cached = self.longest_token_prefix(state.input_ids[: state.n_tokens].tolist(), prompt_tokens)
         if cached > have:
-            self._load_state(state)
+            # through the public method, once per hit: code that wraps or overrides load_state sees restores
+            self._restoring_from_cache = True
+            try:
+                self.load_state(state)
+            finally:
+                self._restoring_from_cache = False
 
     def _save_to_cache(self, prompt_tokens: List[int], completion: List[int]) -> None:
         assert self.cache is not None
@@ -1373,6 +1379,9 @@ class Llama:
         )
 
     def load_state(self, state: LlamaState) -> None:
+        if self._restoring_from_cache and self._owner == threading.get_ident():
+            self._load_state(state)  # a prompt-cache hit inside a completion, which already holds this Llama
+            return
         with self._busy():
             self._load_state(state)
 

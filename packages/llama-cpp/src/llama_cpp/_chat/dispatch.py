@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
-import sys
+import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+from .._logger import logger
 from .default import guess_chat_format_from_gguf_metadata
-from .jinja import Jinja2ChatFormatter
 from .protocols import LlamaChatCompletionHandler
 from .registry import get_chat_completion_handler
 
@@ -33,18 +33,48 @@ def _token_text(llama: Llama, token: int) -> str:
         return ""
 
 
-class _UnusableTemplateHandler:
-    """Stands in for a GGUF template that does not compile; fails with the reason when used."""
+class _TemplateHandler:
+    """The handler of one GGUF chat template, compiled the first time it is used.
 
-    def __init__(self, name: str, error: ValueError) -> None:
+    Loading a model only records the template: importing Jinja2 and compiling
+    cost more than the rest of ``Llama()`` for a small model, and most programs
+    never chat. A template that does not compile fails when used, with the reason.
+    """
+
+    def __init__(self, name: str, template: str, eos_token: str, bos_token: str, stop_ids: Optional[List[int]]) -> None:
         self.name = name
-        self.error = error
+        self.template = template
+        self._args = dict(eos_token=eos_token, bos_token=bos_token, stop_token_ids=stop_ids, name=name)
+        self._handler: Optional[LlamaChatCompletionHandler] = None
+        self._error: Optional[ValueError] = None
+        self._lock = threading.Lock()
+
+    def _compiled(self) -> LlamaChatCompletionHandler:
+        with self._lock:
+            if self._handler is None and self._error is None:
+                from .jinja import Jinja2ChatFormatter
+
+                try:
+                    formatter = Jinja2ChatFormatter(template=self.template, **self._args)  # type: ignore[arg-type]
+                    self._handler = formatter.to_chat_handler()
+                except ValueError as exc:
+                    logger.warning("ignoring the model's chat template %s: %s", self.name, exc)
+                    self._error = exc
+        if self._error is not None:
+            raise ValueError(
+                f"{self._error}. The model's template cannot be used; pass chat_format= (e.g. 'chatml') "
+                f"or chat_handler= to Llama(...) to chat with this model."
+            ) from self._error
+        assert self._handler is not None
+        return self._handler
+
+    @property
+    def chat_formatter(self) -> Any:
+        """The compiled :class:`Jinja2ChatFormatter`."""
+        return self._compiled().chat_formatter  # type: ignore[attr-defined]
 
     def __call__(self, **kwargs: Any) -> Any:
-        raise ValueError(
-            f"{self.error}. The model's template cannot be used; pass chat_format= (e.g. 'chatml') "
-            f"or chat_handler= to Llama(...) to chat with this model."
-        ) from self.error
+        return self._compiled()(**kwargs)
 
 
 def template_handlers(llama: Llama) -> Dict[str, LlamaChatCompletionHandler]:
@@ -63,15 +93,7 @@ def template_handlers(llama: Llama) -> Dict[str, LlamaChatCompletionHandler]:
             name = "chat_template." + key[len(_TEMPLATE_KEY) + 1:]
         else:
             continue
-        try:
-            formatter = Jinja2ChatFormatter(
-                template=template, eos_token=eos_token, bos_token=bos_token, stop_token_ids=stop_ids, name=name
-            )
-            handlers[name] = formatter.to_chat_handler()
-        except ValueError as exc:
-            if getattr(llama, "verbose", False):
-                print(f"llama_cpp: ignoring the model's {key}: {exc}", file=sys.stderr)
-            handlers[name] = _UnusableTemplateHandler(name, exc)
+        handlers[name] = _TemplateHandler(name, template, eos_token, bos_token, stop_ids)
     return handlers
 
 
@@ -92,8 +114,7 @@ def chat_setup(llama: Llama) -> None:
         llama.chat_format = guessed or "chat_template.default"
     else:
         llama.chat_format = "llama-2"
-    if getattr(llama, "verbose", False):
-        print(f"llama_cpp: using chat format {llama.chat_format!r}", file=sys.stderr)
+    logger.info("using chat format %r", llama.chat_format)
 
 
 def resolve_chat_handler(llama: Llama) -> LlamaChatCompletionHandler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from typing import Any, Callable, Dict, List, TypeVar
 
@@ -20,8 +21,34 @@ _H = TypeVar("_H", bound=Callable[..., Any])
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-class LlamaChatCompletionHandlerNotFoundException(Exception):
-    """No handler is registered under the requested ``chat_format`` name."""
+# the modules whose import registers the built-in formats and handlers; they are imported the first
+# time the table is read, so a fresh process finds "chatml" without importing llama_chat_format first
+_BUILTIN_MODULES = ("formats_chatml", "formats_instruct", "formats_llama", "formats_misc", "function_calling", "functionary")
+_builtins_loaded = False
+_builtins_lock = threading.RLock()
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    with _builtins_lock:
+        if _builtins_loaded:
+            return
+        _builtins_loaded = True  # set first: the imports below register through this module
+        try:
+            for module in _BUILTIN_MODULES:
+                importlib.import_module(f"{__package__}.{module}")
+        except BaseException:
+            _builtins_loaded = False
+            raise
+
+
+class LlamaChatCompletionHandlerNotFoundException(ValueError):
+    """No handler is registered under the requested ``chat_format`` name.
+
+    A ``ValueError``, so code that catches bad arguments catches it too.
+    """
 
 
 class LlamaChatCompletionHandlerRegistry(Singleton):
@@ -57,6 +84,7 @@ class LlamaChatCompletionHandlerRegistry(Singleton):
             del self._chat_handlers[name]
 
     def get_chat_completion_handler_by_name(self, name: str) -> LlamaChatCompletionHandler:
+        _load_builtins()
         try:
             return self._chat_handlers[name]
         except (KeyError, TypeError):
@@ -66,6 +94,7 @@ class LlamaChatCompletionHandlerRegistry(Singleton):
 
     def names(self) -> List[str]:
         """Every registered name, in registration order."""
+        _load_builtins()
         return list(self._chat_handlers)
 
 
