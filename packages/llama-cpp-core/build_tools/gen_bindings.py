@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,13 +105,15 @@ class Function:
     deprecated: str | None
     c_decl: str
     header: str
+    comment: str = ""
 
 
 class Generator:
     def __init__(self, source_dir: Path, cc_include: str | None):
         self.src = source_dir
         self.headers = {str((source_dir / h).resolve()): Path(h).name for h in HEADERS}
-        args = ["-x", "c", "-std=c11"] + [f"-I{source_dir / d}" for d in INCLUDE_DIRS]
+        # -fparse-all-comments: llama.h documents with plain `//` comments, not Doxygen ones
+        args = ["-x", "c", "-std=c11", "-fparse-all-comments"] + [f"-I{source_dir / d}" for d in INCLUDE_DIRS]
         if cc_include:
             args.append(f"-I{cc_include}")
         with tempfile.NamedTemporaryFile("w", suffix=".c", delete=False) as tu_src:
@@ -131,8 +134,11 @@ class Generator:
         self.typedef_names: set[str] = set()
         self.opaque: dict[str, str] = {}  # opaque struct name -> header
         self.enums: list[tuple[str, str | None, list[tuple[str, int]], str]] = []
+        self.enum_docs: dict[str, str] = {}  # enum name -> class docstring
         self.macros: list[tuple[str, object, str]] = []
         self.functions: dict[str, Function] = {}
+        self.docs: dict[str, str] = {}  # docstrings of enumerators, macros, typedefs and callbacks
+        self._sources: dict[str, bytes] = {}
 
     # ---------------------------------------------------------------- helpers
     def _header_of(self, cursor: ci.Cursor) -> str | None:
@@ -229,6 +235,46 @@ class Generator:
             outer_deps.add(name)
         return name
 
+
+    # ---------------------------------------------------------- documentation
+    @staticmethod
+    def _comment_lines(cursor: ci.Cursor) -> list[str]:
+        """The C comment attached to ``cursor`` (the one above it, or after it on the same
+        line), with its comment markers kept and its indentation removed."""
+        raw = cursor.raw_comment
+        if not raw:
+            return []
+        lines = [line.strip() for line in raw.strip().splitlines()]
+        return [(" " + line) if line.startswith("*") else line for line in lines]
+
+    def _source_text(self, cursor: ci.Cursor) -> str:
+        """The declaration's own text in its header, dedented."""
+        ext = cursor.extent
+        path = ext.start.file.name
+        if path not in self._sources:
+            self._sources[path] = Path(path).read_bytes()
+        text = self._sources[path][ext.start.offset:ext.end.offset].decode("utf-8", "replace")
+        return textwrap.dedent(" " * (ext.start.column - 1) + text).strip()
+
+    def _preceding_comment(self, cursor: ci.Cursor) -> list[str]:
+        """``//`` lines directly above ``cursor`` (libclang attaches none to macros)."""
+        path = cursor.extent.start.file.name
+        if path not in self._sources:
+            self._sources[path] = Path(path).read_bytes()
+        lines = self._sources[path].decode("utf-8", "replace").splitlines()
+        out: list[str] = []
+        i = cursor.extent.start.line - 2
+        while i >= 0 and lines[i].strip().startswith("//"):
+            out.insert(0, lines[i].strip())
+            i -= 1
+        return out
+
+    @staticmethod
+    def _docstring(summary: str, c_lines: list[str]) -> str:
+        """A summary sentence, then the C comment and declaration as a fenced C block."""
+        body = "\n".join(c_lines).replace("```", "` ` `")
+        return f"{summary}\n\n```c\n{body}\n```"
+
     # --------------------------------------------------------------- passes
     def collect(self) -> None:
         tree = [c for c in self.tu.cursor.get_children() if self._in_tree(c)]
@@ -257,6 +303,12 @@ class Generator:
                 continue
             u = self._strip(c.underlying_typedef_type)
             name = c.spelling
+            if u.kind not in (ci.TypeKind.RECORD,):
+                what = "callback type" if u.kind == ci.TypeKind.POINTER and self._strip(u.get_pointee()).kind == ci.TypeKind.FUNCTIONPROTO else "typedef"
+                self.docs[name] = self._docstring(
+                    f"C {what} ``{name}`` from ``{self._file_of(c)}``.",
+                    self._comment_lines(c) + [self._source_text(c) + ";"],
+                )
             if u.kind == ci.TypeKind.POINTER and self._strip(u.get_pointee()).kind == ci.TypeKind.FUNCTIONPROTO:
                 self.typedef_names.discard(name)  # resolve the prototype itself
                 deps: set[str] = set()
@@ -287,7 +339,20 @@ class Generator:
                 if name and name.startswith("enum ("):
                     name = None
                 values = [(e.spelling, e.enum_value) for e in c.get_children() if e.kind == ci.CursorKind.ENUM_CONSTANT_DECL]
-                self.enums.append((name or "", self.ctype(c.enum_type), values, self._header_of(c)))
+                header = self._header_of(c)
+                self.enums.append((name or "", self.ctype(c.enum_type), values, header))
+                c_lines = self._comment_lines(c) + self._source_text(c).splitlines()
+                if name:
+                    self.enum_docs[name] = self._docstring(f"C ``enum {name}`` from ``{header}``.", c_lines)
+                owner = f"``enum {name}``" if name else "an anonymous enum"
+                for e in c.get_children():
+                    if e.kind != ci.CursorKind.ENUM_CONSTANT_DECL:
+                        continue
+                    note = " ".join(line.lstrip("/*!< ").strip() for line in self._comment_lines(e)).strip()
+                    self.docs[e.spelling] = (
+                        f"Enumerator ``{e.spelling} = {e.enum_value}`` of {owner} (``{header}``)."
+                        + (f" The header says: {note}" if note else "")
+                    )
             elif c.kind == ci.CursorKind.FUNCTION_DECL and c.linkage == ci.LinkageKind.EXTERNAL:
                 if c.storage_class == ci.StorageClass.STATIC:
                     continue
@@ -317,7 +382,8 @@ class Generator:
         kind = "Union" if c.kind == ci.CursorKind.UNION_DECL else "Structure"
         if name in self._function_names():
             name = f"struct_{name}"  # e.g. ggml_backend_graph_copy is a struct and a function
-        self.records[name] = Record(name, c_name, kind, c, self._file_of(c))
+        comment = self._comment_lines(c)
+        self.records[name] = Record(name, c_name, kind, c, self._file_of(c), comment="\n".join(comment))
         self.record_by_usr[usr] = name
 
     def _fields(self, rec: Record, prefix: str = "") -> None:
@@ -387,6 +453,7 @@ class Generator:
         self.functions[name] = Function(
             name, restype, argtypes, argnames, ftype.is_function_variadic(),
             self._deprecation(c), re.sub(r"\s+", " ", c_decl), self._header_of(c),
+            comment="\n".join(self._comment_lines(c)),
         )
 
     def _macro(self, c: ci.Cursor) -> None:
@@ -420,7 +487,12 @@ class Generator:
         except Exception:
             return
         if isinstance(value, (int, float, str)):
-            self.macros.append((name, value, self._header_of(c)))
+            header = self._header_of(c)
+            self.macros.append((name, value, header))
+            self.docs[name] = self._docstring(
+                f"C macro ``{name}`` from ``{header}``.",
+                self._preceding_comment(c) + ["#define " + self._source_text(c)],
+            )
 
     # --------------------------------------------------------------- output
     def _ordered_definitions(self) -> list[tuple[str, str]]:
@@ -470,16 +542,18 @@ class Generator:
         w("# ---------------------------------------------------------------- macros")
         for name, value, _header in self.macros:
             w(f"{name} = {value!r}")
+            if name in self.docs:
+                w(repr(self.docs[name]))
         w("")
         w("# ----------------------------------------------------------------- enums")
         enum_names = []
-        for name, _ctype, values, header in self.enums:
+        for name, _ctype, values, _header in self.enums:
             if name:
                 cls = camel(name)
                 enum_names.append(cls)
                 w("")
                 w(f"class {cls}(enum.IntEnum):")
-                w(f'    """``enum {name}`` ({header})."""')
+                w(f"    {self.enum_docs[name]!r}")
                 seen = set()
                 for en, ev in values:
                     if ev in seen:
@@ -490,6 +564,7 @@ class Generator:
                 w("")
             for en, ev in values:
                 w(f"{en} = {ev}")
+                w(repr(self.docs[en]))
         w("")
         w("# ------------------------------------------------------ opaque handles")
         w("# Pointers to these structs are plain void pointers (int or None in Python).")
@@ -502,18 +577,29 @@ class Generator:
         w("# --------------------------------------------------------- record types")
         for r in self.records.values():
             w(f"class {r.name}(ctypes.{r.kind}):")
-            w(f'    """``{r.c_name or "(nested record)"}``."""')
+            if r.c_name:
+                doc = self._docstring(
+                    f"C ``{r.c_name}`` from ``{r.header}``.",
+                    (r.comment.splitlines() if r.comment else []) + [self._source_text(r.cursor) + ";"],
+                )
+                w(f"    {doc!r}")
+            else:
+                w('    """A nested record (a member of another record)."""')
             w("")
         w("")
         w("# -------------------------------------------------------------- typedefs")
         for name, expr, _header in self.typedefs:
             w(f"{name} = {expr}")
+            if name in self.docs:
+                w(repr(self.docs[name]))
         w("")
         w("# ------------------------------------------- record fields and callbacks")
         for kind, name in self._ordered_definitions():
             if kind == "C":
                 cb = self.callbacks[name]
                 w(f"{name} = ctypes.CFUNCTYPE({', '.join([cb.restype] + cb.argtypes)})  # {cb.c_decl}")
+                if name in self.docs:
+                    w(repr(self.docs[name]))
             else:
                 r = self.records[name]
                 if r.anonymous:
@@ -545,11 +631,22 @@ class Generator:
         w("")
         w("ENUMS = (" + "".join(f"{n}, " for n in enum_names) + ")")
         w("")
+        w("# Docstrings of the functions (their header comment and C declaration), set when bound.")
+        w("_DOCS = {")
+        for f in self.functions.values():
+            summary = f"C function ``{f.name}`` from ``{f.header}``."
+            if f.deprecated:
+                summary += f" Deprecated: {f.deprecated}."
+            doc = self._docstring(summary, (f.comment.splitlines() if f.comment else []) + [f.c_decl + ";"])
+            w(f"    {f.name!r}: {doc!r},")
+        w("}")
+        w("")
         w("")
         w("def __getattr__(name: str):")
         w("    if name in FUNCTIONS:")
         w("        from llama_cpp_core._binder import bind")
         w("        fn = bind(name, FUNCTIONS[name])")
+        w("        fn.__doc__ = _DOCS[name]")
         w("        globals()[name] = fn")
         w("        return fn")
         w("    raise AttributeError(f\"module {__name__!r} has no attribute {name!r}\")")
