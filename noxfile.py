@@ -4,6 +4,7 @@ Sessions:
   vendor     fetch the pinned llama.cpp into vendor/llama.cpp and verify it
   build      wheels of the three packages into dist/ (one CPU variant; set
              LLAMA_CPP_CPU_VARIANT=all for a release build)
+  build_plugin  an accelerator plugin wheel into dist/: nox -s build_plugin -- vulkan|cuda13|cuda12
   test       install the built wheels (not the sources) and run pytest
   demo       install the built wheels and stream a chat completion on SmolLM2
   docs       the documentation site (mkdocs + mkdocstrings) into site/
@@ -60,6 +61,66 @@ def build(session: nox.Session) -> None:
             "-w", str(DIST), str(ROOT / "packages" / package), env=env,
         )
     session.log("wheels: " + ", ".join(sorted(Path(p).name for p in glob.glob(str(DIST / "*.whl")))))
+
+
+PLUGINS = ("vulkan", "cuda13", "cuda12")
+
+
+@nox.session(venv_backend="none")
+def build_plugin(session: nox.Session) -> None:
+    """Build accelerator plugin wheels into dist/ (posargs: vulkan, cuda13, cuda12).
+
+    Options from the environment: LLAMA_CPP_VULKAN_INCLUDE_DIR (newer Vulkan
+    headers), LLAMA_CPP_CUDA_ARCHITECTURES (default "90"), CUDACXX / CUDAToolkit_ROOT.
+    """
+    names = session.posargs or ["vulkan"]
+    unknown = [n for n in names if n not in PLUGINS]
+    if unknown:
+        session.error(f"unknown plugin(s) {unknown}; choose from {PLUGINS}")
+    session.run(sys.executable, str(ROOT / "vendor" / "fetch.py"))
+    DIST.mkdir(exist_ok=True)
+    env = {}
+    if shutil.which("ccache"):
+        env["CCACHE_DIR"] = os.environ.get("CCACHE_DIR", str(Path.home() / ".cache" / "ccache"))
+        # also reaches the Vulkan shader generator's own sub-build
+        env["CMAKE_C_COMPILER_LAUNCHER"] = env["CMAKE_CXX_COMPILER_LAUNCHER"] = "ccache"
+        env["CMAKE_CUDA_COMPILER_LAUNCHER"] = "ccache"
+    for name in names:
+        if name.startswith("cuda"):
+            env.update(_cuda_env(session, int(name[4:])))
+        package = f"llama-cpp-core-{name}"
+        for old in glob.glob(str(DIST / f"{_wheel_name(package)}-*.whl")):
+            os.remove(old)
+        session.run(
+            sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
+            "-w", str(DIST), str(ROOT / "packages" / package), env=env,
+        )
+
+
+def _cuda_env(session: nox.Session, major: int) -> dict[str, str]:
+    """nvcc for a CUDA plugin build, and cuBLAS from NVIDIA's wheel where the toolkit lacks it."""
+    env: dict[str, str] = {}
+    nvcc = os.environ.get("CUDACXX") or shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+    if not Path(nvcc).exists():
+        session.error(f"no nvcc for CUDA {major}: install the CUDA {major} toolkit or set CUDACXX")
+    env["CUDACXX"] = nvcc
+    toolkit = Path(nvcc).resolve().parent.parent
+    if not any(toolkit.glob("**/include/cublas_v2.h")):
+        # the toolkit without its math libraries: headers and libcublas from PyPI (nvidia-cublas(-cu12))
+        math_root = Path.home() / ".cache" / "llama-cpp-cuda" / f"cu{major}"
+        sub = math_root / "nvidia" / (f"cu{major}" if major >= 13 else "cublas")
+        if not (sub / "include" / "cublas_v2.h").exists():
+            import re
+            import subprocess
+
+            release = re.search(r"release (\d+)\.(\d+)", subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout)
+            if not release or int(release.group(1)) != major:
+                session.error(f"{nvcc} is not a CUDA {major} nvcc; set CUDACXX")
+            wheel = "nvidia-cublas" if major >= 13 else f"nvidia-cublas-cu{major}"
+            session.run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(math_root),
+                        f"{wheel}=={major}.{release.group(2)}.*", external=True)
+        env["CMAKE_ARGS"] = (os.environ.get("CMAKE_ARGS", "") + f" -DLLAMA_CPP_CUDA_MATH_ROOT={sub}").strip()
+    return env
 
 
 def _install_wheels(session: nox.Session) -> None:

@@ -12,14 +12,30 @@ import platform
 import sys
 from pathlib import Path
 
-# most capable first; the flags each needs, as /proc/cpuinfo spells them
+# ggml's x86 variants (GGML_CPU_ALL_VARIANTS in ggml/src/CMakeLists.txt), most capable first;
+# the /proc/cpuinfo flags each one's ISA options need
+_AVX2 = {"sse4_2", "avx", "f16c", "fma", "avx2", "bmi2"}
+_AVX512 = _AVX2 | {"avx512f"}
 VARIANTS = [
-    ("icelake", {"sse4_2", "avx", "f16c", "fma", "avx2", "bmi2", "avx512f", "avx512vbmi", "avx512_vnni"}),
-    ("skylakex", {"sse4_2", "avx", "f16c", "fma", "avx2", "bmi2", "avx512f"}),
-    ("alderlake", {"sse4_2", "avx", "f16c", "fma", "avx2", "bmi2", "avx_vnni"}),
-    ("haswell", {"sse4_2", "avx", "f16c", "fma", "avx2", "bmi2"}),
+    ("zen4", _AVX512 | {"avx512vbmi", "avx512_vnni", "avx512_bf16"}),
+    ("cooperlake", _AVX512 | {"avx512_vnni", "avx512_bf16"}),
+    ("icelake", _AVX512 | {"avx512vbmi", "avx512_vnni"}),
+    ("cascadelake", _AVX512 | {"avx512_vnni"}),
+    ("cannonlake", _AVX512 | {"avx512vbmi"}),
+    ("skylakex", _AVX512),
+    ("alderlake", _AVX2 | {"avx_vnni"}),
+    ("haswell", _AVX2),
+    ("piledriver", {"sse4_2", "avx", "f16c", "fma"}),
+    ("ivybridge", {"sse4_2", "avx", "f16c"}),
     ("sandybridge", {"sse4_2", "avx"}),
     ("sse42", {"sse4_2"}),
+]
+# Also in ggml's list, never picked by "auto": sapphirerapids (zen4's set plus AMX_TILE/AMX_INT8).
+# Its AMX path repacks quantised weights into its own buffer type, so a dev build on an AMX
+# machine would test a different weight layout than most users run; build it explicitly with
+# LLAMA_CPP_CPU_VARIANT=sapphirerapids (the release build, "all", includes it).
+EXPLICIT_ONLY = [
+    ("sapphirerapids", _AVX512 | {"avx512vbmi", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8"}),
 ]
 
 

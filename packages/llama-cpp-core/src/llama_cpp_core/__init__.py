@@ -66,6 +66,7 @@ class Backend:
     score: int | None = None
     error: str | None = None
     devices: tuple[Device, ...] = field(default_factory=tuple)
+    plugin: str | None = None  # the plugin package's entry-point name ("vulkan", "cuda13"); None: the core wheel
 
 
 _DEV_TYPES = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel"}
@@ -77,7 +78,9 @@ def lib_dir() -> Path:
 
 
 def backends() -> list[Backend]:
-    """Every backend library found, whether it loaded, and the devices of those that did."""
+    """Every backend library found, whether it loaded (``error`` says why not), and the devices of
+    those that did. ``$LLAMA_CPP_BACKENDS`` (e.g. ``cpu`` or ``vulkan,cpu``) restricts which
+    accelerators load; read at the first load of the libraries in a process."""
     import ctypes
 
     from . import _bindings as b
@@ -102,7 +105,7 @@ def backends() -> list[Backend]:
     return [
         Backend(
             name=lib.name, path=lib.path, loaded=lib.loaded, variant=lib.variant, score=lib.score,
-            error=lib.error, devices=tuple(devices.get(lib.name, ())) if lib.loaded else (),
+            error=lib.error, devices=tuple(devices.get(lib.name, ())) if lib.loaded else (), plugin=lib.plugin,
         )
         for lib in libs.backends
     ]

@@ -18,6 +18,21 @@ every x86 variant runs on old and new CPUs alike.
 Accelerator plugins are packages that declare an entry point in the group
 ``llama_cpp_core.backends`` naming their import package; their ``lib/``
 directory is scanned the same way. They are found without importing them.
+A plugin's library is first opened in a child process (``_probe``): a missing
+driver or a library that aborts while initialising is then a skipped backend
+with a logged reason, never a crash of this interpreter. Where a plugin
+package has a ``_preload`` module, its ``preload()`` runs before the library
+opens (the CUDA plugins open NVIDIA's runtime wheels there).
+
+Which backends load:
+
+- the CPU backend always (llama.cpp needs it) and RPC always (it has no
+  devices until ``rpc_servers`` adds some);
+- ``$LLAMA_CPP_BACKENDS`` unset: the best accelerator kind that has a device
+  (``cuda`` > ``hip`` > ``metal`` > ``vulkan`` > others), only that one, so one
+  GPU is never offered twice through two backends;
+- ``$LLAMA_CPP_BACKENDS=vulkan,cpu`` (comma-separated backend names): exactly
+  the listed accelerators; ``cpu`` alone means no accelerator.
 """
 
 from __future__ import annotations
@@ -54,6 +69,12 @@ _CORE_LIBS = ("ggml-base", "ggml", "llama")
 _LAZY_LIBS = {"mtmd.h": "mtmd", "mtmd-helper.h": "mtmd"}
 _NOT_BACKENDS = {"base"}
 
+# default order of preference between accelerator kinds (lower first)
+_PREFERENCE = {"cuda": 0, "hip": 1, "metal": 2, "vulkan": 3}
+_ALWAYS = {"cpu", "rpc"}
+PROBE_TIMEOUT_S = 60.0
+_NO_DEVICE = "the backend loaded but found no usable device"
+
 _RTLD_LOCAL = getattr(os, "RTLD_LOCAL", 0)
 _RTLD_NOW = getattr(os, "RTLD_NOW", 0)
 
@@ -68,6 +89,8 @@ class BackendLibrary:
     score: int | None = None    # ggml_backend_score() where the library has one
     loaded: bool = False
     error: str | None = None
+    plugin: str | None = None   # entry-point name of the plugin package it came from; None: the core
+    package: str | None = None  # the plugin's import package
 
 
 @dataclass
@@ -162,10 +185,28 @@ def _plugin_entry_points() -> list[tuple[str, str]]:
     return found
 
 
+def selected_backends() -> list[str] | None:
+    """The backend names ``$LLAMA_CPP_BACKENDS`` allows, lower-case; None when it is unset or empty."""
+    value = os.environ.get("LLAMA_CPP_BACKENDS", "").strip()
+    if not value:
+        return None
+    return [n.strip().lower() for n in value.split(",") if n.strip()]
+
+
 def plugin_dirs() -> list[tuple[str, Path]]:
-    """(distribution name, lib dir) of every installed backend plugin."""
+    """(entry-point name, lib dir) of every installed backend plugin."""
+    return [(name, lib) for name, _package, lib in _plugins()]
+
+
+def _plugins() -> list[tuple[str, str, Path]]:
+    """(entry-point name, import package, lib dir) of every installed backend plugin."""
     found = []
+    seen = set()
     for name, value in _plugin_entry_points():
+        value = value.split(":", 1)[0].strip()
+        if (name, value) in seen:  # the same distribution seen through two sys.path entries
+            continue
+        seen.add((name, value))
         try:
             spec = importlib.util.find_spec(value)
         except (ImportError, ValueError) as e:
@@ -177,7 +218,7 @@ def plugin_dirs() -> list[tuple[str, Path]]:
         for loc in spec.submodule_search_locations:
             lib = Path(loc) / "lib"
             if lib.is_dir():
-                found.append((name, lib))
+                found.append((name, value, lib))
     return found
 
 
@@ -262,10 +303,106 @@ def _register(ggml: ctypes.CDLL, lib: BackendLibrary, out: Libraries, handle: ct
     out.backend_handles.append(handle or ctypes.CDLL(str(lib.path), mode=_RTLD_LOCAL | _RTLD_NOW))
 
 
+def _preload(package: str) -> None:
+    """Run ``<package>._preload.preload()`` where the plugin has one (e.g. CUDA runtime wheels)."""
+    try:
+        spec = importlib.util.find_spec(f"{package}._preload")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return
+    from importlib import import_module
+
+    import_module(f"{package}._preload").preload()
+
+
+def _probe(lib: BackendLibrary, core_dir: Path) -> int | None:
+    """Load a plugin library in a child process first; returns its device count, or None with
+    ``lib.error`` set when it cannot load there (missing driver, abort, timeout)."""
+    import json
+    import signal
+    import subprocess
+
+    cmd = [sys.executable, "-m", "llama_cpp_core._probe", str(core_dir), str(lib.path), lib.package or ""]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env)
+    except subprocess.TimeoutExpired:
+        lib.error = f"probe timed out after {PROBE_TIMEOUT_S:.0f} s while loading {lib.path.name}"
+        return None
+    except OSError as e:
+        lib.error = f"could not start the probe process: {e}"
+        return None
+    tail = " | ".join(line.strip() for line in proc.stderr.strip().splitlines()[-3:] if line.strip())
+    if proc.returncode != 0:
+        if proc.returncode < 0:
+            try:
+                how = f"was killed by {signal.Signals(-proc.returncode).name}"
+            except ValueError:
+                how = f"was killed by signal {-proc.returncode}"
+        else:
+            how = f"exited with status {proc.returncode}"
+        lib.error = f"loading {lib.path.name} in a probe process {how}" + (f": {tail}" if tail else "")
+        return None
+    try:
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        lib.error = f"the probe process for {lib.path.name} gave no report" + (f": {tail}" if tail else "")
+        return None
+    if report.get("error"):
+        lib.error = report["error"] + (f" ({tail})" if tail and tail not in report["error"] else "")
+        return None
+    return int(report.get("devices", 0))
+
+
+def _device_count(ggml: ctypes.CDLL, lib: BackendLibrary) -> int:
+    """Devices of a registered backend (found by its registry name)."""
+    by_name = ggml["ggml_backend_reg_by_name"]
+    by_name.argtypes = [ctypes.c_char_p]
+    by_name.restype = ctypes.c_void_p
+    count = ggml["ggml_backend_reg_dev_count"]
+    count.argtypes = [ctypes.c_void_p]
+    count.restype = ctypes.c_size_t
+    reg = by_name(lib.name.encode())
+    return int(count(reg)) if reg else 0
+
+
+def _load_plugin(out: Libraries, lib: BackendLibrary) -> int:
+    """Probe, preload and register one plugin backend; its device count (0 when skipped)."""
+    if os.environ.get("LLAMA_CPP_BACKEND_PROBE", "1") != "0":
+        n = _probe(lib, out.directory)
+        if n is None:
+            return 0
+        if n == 0:
+            lib.error = _NO_DEVICE + (
+                " (ggml hides CPU-type Vulkan devices such as lavapipe unless GGML_VK_VISIBLE_DEVICES is set)"
+                if lib.name == "vulkan" else ""
+            )
+            return 0
+    if lib.package:
+        try:
+            _preload(lib.package)
+        except Exception as e:  # a plugin's preload must not break the import
+            lib.error = f"{lib.package}._preload failed: {type(e).__name__}: {e}"
+            return 0
+    _register(out.ggml, lib, out)
+    if not lib.loaded:
+        return 0
+    n = _device_count(out.ggml, lib)
+    if n == 0 and lib.error is None:
+        lib.error = _NO_DEVICE
+    return n
+
+
 def _load_backends(out: Libraries) -> None:
-    dirs = [("llama-cpp-core", out.directory)] + plugin_dirs()
-    for origin, directory in dirs:
+    selected = selected_backends()
+    sources: list[tuple[str | None, str | None, Path]] = [(None, None, out.directory)]
+    sources += [(name, package, lib) for name, package, lib in _plugins()]
+    accelerators: list[BackendLibrary] = []
+    for plugin, package, directory in sources:
         files = _backend_files(directory)
+        for f in files:
+            f.plugin, f.package = plugin, package
         cpu = [f for f in files if f.name == "cpu"]
         others = [f for f in files if f.name != "cpu"]
         if cpu:
@@ -283,8 +420,39 @@ def _load_backends(out: Libraries) -> None:
                 _register(out.ggml, best, out, handles[id(best)])
         for f in others:
             out.backends.append(f)
+            if f.name in _ALWAYS and plugin is None:
+                _register(out.ggml, f, out)
+            else:
+                accelerators.append(f)
+        logger.debug("backends from %s (%s): %s", plugin or "llama-cpp-core", directory, [(b.name, b.variant) for b in files])
+    # accelerators: the listed ones, or the most preferred kind that has a device
+    accelerators.sort(key=lambda f: (_PREFERENCE.get(f.name, len(_PREFERENCE)), f.name))
+    chosen: str | None = None
+    for f in accelerators:
+        if selected is not None and f.name not in selected:
+            f.error = f"not selected: LLAMA_CPP_BACKENDS={os.environ.get('LLAMA_CPP_BACKENDS', '')}"
+            continue
+        if selected is None and chosen is not None and f.name != chosen:
+            f.error = f"not selected: {chosen} is preferred (set LLAMA_CPP_BACKENDS={f.name},cpu to use {f.name})"
+            continue
+        if f.plugin is None:
             _register(out.ggml, f, out)
-        logger.debug("backends from %s (%s): %s", origin, directory, [(b.name, b.variant, b.loaded) for b in files])
+            n = _device_count(out.ggml, f) if f.loaded else 0
+        else:
+            n = _load_plugin(out, f)
+        if n > 0:
+            chosen = chosen or f.name
+        elif f.error and f.error.startswith(_NO_DEVICE):
+            # installed where it has nothing to drive: worth a line in the log, not a warning
+            logger.info("backend %s (%s) skipped: %s", f.name, f.path, f.error)
+        elif f.error and not f.loaded:
+            logger.warning("backend %s (%s) skipped: %s", f.name, f.path, f.error)
+    if selected is not None:
+        known = {b.name for b in out.backends} | _ALWAYS
+        unknown = [n for n in selected if n not in known]
+        if unknown:
+            logger.warning("LLAMA_CPP_BACKENDS names %s, which no installed backend provides (found: %s)",
+                           unknown, sorted(known))
     if not any(b.loaded and b.name == "cpu" for b in out.backends):
         tried = "; ".join(f"{b.path.name}: {b.error}" for b in out.backends if b.name == "cpu") or "no libggml-cpu library found"
         raise LibraryLoadError(

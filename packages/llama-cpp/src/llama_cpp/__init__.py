@@ -24,6 +24,7 @@ from . import (  # noqa: E402
     llama_tokenizer,
     llama_types,
 )
+from ._backends import backends  # noqa: E402
 from .llama import *  # noqa: E402,F403
 from .llama_cpp import *  # noqa: E402,F403
 from .llama_types import *  # noqa: E402,F403
@@ -43,6 +44,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "__version__",
+    "backends",
     "internals",
     "llama",
     "llama_cache",

