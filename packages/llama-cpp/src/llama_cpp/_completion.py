@@ -9,7 +9,7 @@ string, not to the text so far.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ._numpy import np
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 
-__all__ = ["TextAssembler", "normalize_stop", "incomplete_utf8_tail", "top_logprobs_entry"]
+__all__ = ["TextAssembler", "BatchedCompletion", "normalize_stop", "incomplete_utf8_tail", "top_logprobs_entry"]
 
 
 def normalize_stop(stop: Optional[object]) -> List[bytes]:
@@ -122,3 +122,162 @@ def top_logprobs_entry(
             top[piece_of(int(i))] = float(logprobs_row[i])
     top[piece_of(token)] = chosen
     return chosen, top
+
+
+class _Choice:
+    """One choice of a batched completion while it is generated."""
+
+    __slots__ = ("index", "uid", "prompt_text", "assembler", "n_tokens", "finish", "sum_logprob",
+                 "lp_tokens", "lp_offsets", "lp_values", "lp_top", "offset")
+
+    def __init__(self, index: int, prompt_text: str, stop: Sequence[bytes], echo: bool) -> None:
+        self.index = index
+        self.uid = -1
+        self.prompt_text = prompt_text
+        self.assembler = TextAssembler(stop)
+        self.n_tokens = 0
+        self.finish: Optional[str] = None
+        self.sum_logprob = 0.0
+        self.lp_tokens: List[str] = []
+        self.lp_offsets: List[int] = []
+        self.lp_values: List[Optional[float]] = []
+        self.lp_top: List[Optional[Dict[str, float]]] = []
+        self.offset = 0 if echo else len(prompt_text)
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.sum_logprob / self.n_tokens if self.n_tokens else float("-inf")
+
+    def logprobs(self) -> Dict[str, Any]:
+        return {"text_offset": self.lp_offsets, "token_logprobs": self.lp_values, "tokens": self.lp_tokens,
+                "top_logprobs": self.lp_top}
+
+
+class BatchedCompletion:
+    """Several choices (prompts x ``n``, or ``best_of`` candidates) generated together.
+
+    The requests go to the ``Llama``'s :class:`~llama_cpp._batching.Scheduler`;
+    this class turns their token events into the response dicts of the API we
+    replace: per choice, the text (UTF-8 safe, cut at stop strings), logprobs
+    and finish reason; chunks carry their choice's ``index``.
+
+    Args:
+        scheduler: Where the requests run.
+        requests: One request per candidate, in choice order.
+        prompt_texts: The text of each candidate's prompt (for ``echo`` and text offsets).
+        n: Choices returned per prompt (``best_of`` candidates are ranked down to ``n``).
+        best_of: Candidates generated per prompt.
+        prompt_tokens: Prompt tokens counted in ``usage`` (each prompt once).
+        piece: Token id -> its bytes.
+        stop: Stop strings, as bytes.
+        echo: Whether each choice starts with its prompt's text.
+        header: ``id``, ``object``, ``created`` and ``model`` of every chunk.
+    """
+
+    def __init__(self, scheduler: Any, requests: Sequence[Any], prompt_texts: Sequence[str], n: int, best_of: int,
+                 prompt_tokens: int, piece: Callable[[int], bytes], stop: Sequence[bytes], echo: bool,
+                 header: Dict[str, Any]) -> None:
+        self.scheduler = scheduler
+        self.n = n
+        self.best_of = best_of
+        self.piece = piece
+        self.echo = echo
+        self.header = header
+        self.prompt_tokens = prompt_tokens
+        self.choices = [_Choice(i, text, stop, echo) for i, text in enumerate(prompt_texts)]
+        live = [(c, r) for c, r in zip(self.choices, requests) if r.max_tokens > 0]
+        for c, r in zip(self.choices, requests):
+            if r.max_tokens <= 0:
+                c.finish = "length"  # the prompt fills the context: nothing to generate
+        self.uids = scheduler.submit([r for _, r in live]) if live else []
+        self.by_uid = {}
+        for (c, _), uid in zip(live, self.uids):
+            c.uid = uid
+            self.by_uid[uid] = c
+
+    def _chunk(self, index: int, text: str, lp: Optional[Dict[str, Any]], finish: Optional[str]) -> Dict[str, Any]:
+        return {**self.header, "choices": [{"text": text, "index": index, "logprobs": lp, "finish_reason": finish}]}
+
+    def _usage(self) -> Dict[str, int]:
+        generated = sum(c.n_tokens for c in self.choices)
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": generated,
+                "total_tokens": self.prompt_tokens + generated}
+
+    def stream(self) -> Iterator[Dict[str, Any]]:
+        """Chunks as tokens arrive; each choice ends with a chunk carrying its ``finish_reason``."""
+        try:
+            if self.echo:
+                for c in self.choices:
+                    yield self._chunk(c.index, c.prompt_text, None, None)
+            for c in self.choices:
+                if c.finish is not None:
+                    yield self._chunk(c.index, "", None, c.finish)
+            for event in self.scheduler.events(self.uids):
+                c = self.by_uid[event.uid]
+                if c.finish is not None:
+                    continue
+                entry = self._feed(c, event)
+                text = "" if c.finish == "stop" else c.assembler.release()
+                if text or entry is not None:
+                    yield self._chunk(c.index, text, entry, None)
+                if c.finish is not None:
+                    rest = c.assembler.release(final=True)
+                    if rest:
+                        yield self._chunk(c.index, rest, None, None)
+                    yield self._chunk(c.index, "", None, c.finish)
+        finally:
+            self.cancel()
+
+    def result(self) -> Dict[str, Any]:
+        """The whole response (``best_of`` candidates ranked down to ``n`` per prompt)."""
+        try:
+            for event in self.scheduler.events(self.uids):
+                c = self.by_uid[event.uid]
+                if c.finish is None:
+                    self._feed(c, event)
+        finally:
+            self.cancel()
+        chosen = self.choices
+        if self.best_of > self.n:
+            chosen = []
+            for start in range(0, len(self.choices), self.best_of):
+                group = self.choices[start: start + self.best_of]
+                chosen += sorted(group, key=lambda c: c.mean_logprob, reverse=True)[: self.n]
+        has_lp = any(c.lp_tokens for c in self.choices)
+        out = []
+        for index, c in enumerate(chosen):
+            text = (c.prompt_text if self.echo else "") + c.assembler.text()
+            out.append({"text": text, "index": index, "logprobs": c.logprobs() if has_lp else None,
+                        "finish_reason": c.finish})
+        return {**self.header, "choices": out, "usage": self._usage()}
+
+    def _feed(self, c: _Choice, event: Any) -> Optional[Dict[str, Any]]:
+        """Apply one token event to its choice; the chunk's logprobs entry when asked for."""
+        entry = None
+        if event.token is not None:
+            c.n_tokens += 1
+            piece = self.piece(event.token)
+            if event.logprob is not None:
+                c.sum_logprob += event.logprob
+            if event.top_logprobs is not None:
+                text = piece.decode("utf-8", errors="ignore")
+                entry = {"tokens": [text], "text_offset": [c.offset], "token_logprobs": [event.logprob],
+                         "top_logprobs": [event.top_logprobs]}
+                c.offset += len(text)
+                c.lp_tokens.append(text)
+                c.lp_offsets.append(entry["text_offset"][0])
+                c.lp_values.append(event.logprob)
+                c.lp_top.append(event.top_logprobs)
+            if c.assembler.feed(piece):
+                c.finish = "stop"
+                self.scheduler.cancel([c.uid])
+                return entry
+        if event.finish_reason is not None:
+            c.finish = event.finish_reason
+        return entry
+
+    def cancel(self) -> None:
+        """Stop whatever is still generating (a consumer that left early)."""
+        pending = [c.uid for c in self.choices if c.finish is None and c.uid >= 0]
+        if pending:
+            self.scheduler.cancel(pending)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -46,7 +47,10 @@ from typing import (
 )
 
 from . import llama_cpp as C
-from ._completion import TextAssembler, normalize_stop, top_logprobs_entry
+from ._batching import BatchGenerator, Scheduler
+from ._completion import BatchedCompletion, TextAssembler, normalize_stop, top_logprobs_entry
+from ._errors import LlamaArgumentError, context_overflow
+from ._sequence import GenerationRequest
 from ._internals import LlamaBatch, LlamaContext, LlamaModel, normalize_embedding
 from ._logger import logger, set_verbose
 from ._logits import (
@@ -126,6 +130,26 @@ def _init_backend(numa: int) -> None:
             C.llama_numa_init(numa)
 
 
+def _prompt_list(prompt: Any) -> Optional[List[Any]]:
+    """The prompts of a batched call (a list of str or of token lists), or None for one prompt."""
+    if isinstance(prompt, (list, tuple)) and prompt and all(isinstance(p, (str, list, tuple)) for p in prompt):
+        if any(isinstance(p, (list, tuple)) and not p for p in prompt):
+            raise LlamaArgumentError("a prompt in the list is an empty list of tokens")
+        return list(prompt)
+    return None
+
+
+def _choice_counts(n: Any, best_of: Any) -> tuple[int, int]:
+    """(n, candidates per prompt) checked as OpenAI defines them: 1 <= n <= best_of."""
+    for name, value in (("n", n), ("best_of", best_of)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise LlamaArgumentError(f"{name} must be a positive int, not {value!r}")
+    best = n if best_of is None else best_of
+    if best < n:
+        raise LlamaArgumentError(f"best_of ({best_of}) must be at least n ({n})")
+    return n, best
+
+
 class LlamaState:
     """A snapshot of a :class:`Llama`'s evaluated tokens and native state (picklable)."""
 
@@ -156,8 +180,9 @@ _CONSTRUCTOR_PARAMS = (
     "yarn_ext_factor", "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow", "yarn_orig_ctx",
     "logits_all", "embedding", "offload_kqv", "flash_attn", "op_offload", "swa_full", "no_perf",
     "last_n_tokens_size", "lora_base", "lora_scale", "lora_path", "numa", "chat_format", "chat_handler",
-    "draft_model", "type_k", "type_v", "spm_infill", "verbose",
+    "draft_model", "type_k", "type_v", "spm_infill", "verbose", "n_seq_max",
 )
+DEFAULT_SEQUENCE = 0  # the sequence id of the single-sequence API (eval, generate, state); batches use the others first
 _ACCEPTED_EXTRA_KWARGS = {"rpc_servers", "mul_mat_q"}
 
 
@@ -218,6 +243,7 @@ class Llama:
         type_v: Optional[int] = None,
         spm_infill: bool = False,
         verbose: bool = True,
+        n_seq_max: int = 1,
         **kwargs: Any,
     ):
         # attributes close() relies on, first, so a failed constructor still cleans up
@@ -230,11 +256,15 @@ class Llama:
         self._lora_adapter: Optional[int] = None
         self._sampler: Optional[SamplerChain] = None
         self._restoring_from_cache = False
+        self._scheduler: Optional[Scheduler] = None
 
         unknown = sorted(set(kwargs) - _ACCEPTED_EXTRA_KWARGS)
         if unknown:
             warnings.warn(f"Llama() ignores unknown keyword arguments: {', '.join(unknown)}", UserWarning, stacklevel=2)
         self.rpc_servers = kwargs.get("rpc_servers")
+        from ._backends import apply_rpc_servers  # RPC servers become ggml devices before the model loads
+
+        self._rpc_devices = apply_rpc_servers(self.rpc_servers)
 
         self.verbose = verbose
         set_verbose(verbose)
@@ -312,10 +342,17 @@ class Llama:
         if type_v is not None:
             cp.type_v = type_v
         cp.no_perf = no_perf
+        if isinstance(n_seq_max, bool) or not isinstance(n_seq_max, int) or not 1 <= n_seq_max <= C.llama_max_parallel_sequences():
+            raise LlamaArgumentError(
+                f"n_seq_max must be an int from 1 to {C.llama_max_parallel_sequences()}, not {n_seq_max!r}"
+            )
+        self.n_seq_max = n_seq_max
+        cp.n_seq_max = n_seq_max
         if embedding:
             cp.embeddings = True
-            cp.n_seq_max = min(self.n_batch, C.llama_max_parallel_sequences())
-            cp.kv_unified = True
+            cp.n_seq_max = max(n_seq_max, min(self.n_batch, C.llama_max_parallel_sequences()))
+        if cp.n_seq_max > 1:
+            cp.kv_unified = True  # the sequences share the n_ctx cells instead of n_ctx / n_seq_max each
         self.context_params = cp
         self._logits_all = logits_all  # speculative decoding asks for the rows it verifies itself
         self.last_n_tokens_size = last_n_tokens_size
@@ -372,6 +409,11 @@ class Llama:
         from ._chat.dispatch import chat_setup
 
         chat_setup(self)
+        self._scheduler = Scheduler(
+            BatchGenerator(self._ctx, self._model, range(self.n_seq_max), self.n_batch, self._piece_text, self._is_eog,
+                           reclaim=self._reclaim_default_sequence, on_claim=self._on_sequence_claimed),
+            self._hold,
+        )
 
     # ------------------------------------------------------------ plumbing
     @staticmethod
@@ -400,8 +442,25 @@ class Llama:
         return arr
 
     @contextlib.contextmanager
-    def _busy(self) -> Iterator[None]:
-        """Hold this instance for one call (or one whole stream).
+    def _busy(self, exclusive: bool = False) -> Iterator[None]:
+        """Hold this instance for one call (or one whole stream) of the single-sequence API.
+
+        Batched requests in flight keep running on their own sequences; if one
+        holds the default sequence it is stepped to its end first, and with
+        ``exclusive`` (whole-context operations: state, embeddings) all are.
+        """
+        with self._hold():
+            scheduler = self._scheduler
+            if scheduler is not None and scheduler.generator.has_work:
+                generator = scheduler.generator
+                scheduler.run_until_free(
+                    (lambda: generator.has_work) if exclusive else (lambda: generator.uses(DEFAULT_SEQUENCE))
+                )
+            yield
+
+    @contextlib.contextmanager
+    def _hold(self) -> Iterator[None]:
+        """Hold this instance: one call, one stream, or one batch step.
 
         A plain lock, so a stream may be finished from another thread than the
         one that started it (servers iterate streams in thread pools).
@@ -456,7 +515,10 @@ class Llama:
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Free the context, the model and everything attached (idempotent)."""
-        with self._busy():
+        with self._hold():
+            if self._scheduler is not None:
+                self._scheduler.generator.close()
+                self._scheduler = None
             if self._sampler is not None:
                 self._sampler.close()
                 self._sampler = None
@@ -528,6 +590,26 @@ class Llama:
         """Forget the evaluated tokens (the KV cache is reused or cleared lazily)."""
         with self._busy():
             self._reset()
+
+    def _forget_default_sequence(self) -> None:
+        self.n_tokens = 0
+        self._logits_fresh = False
+        self._restored_logits = None
+
+    def _on_sequence_claimed(self, seq_id: int) -> None:
+        """A batched request takes ``seq_id``: if it is the default sequence, its KV is no longer ours."""
+        if seq_id == DEFAULT_SEQUENCE:
+            self._forget_default_sequence()
+
+    def _reclaim_default_sequence(self) -> bool:
+        """The KV cache is full: give up the default sequence's cells if a batch does not use them."""
+        if self.n_tokens == 0 or self._ctx is None:
+            return False
+        if self._scheduler is not None and self._scheduler.generator.uses(DEFAULT_SEQUENCE):
+            return False
+        self._ctx.kv_cache_seq_rm(DEFAULT_SEQUENCE, 0, -1)
+        self._forget_default_sequence()
+        return True
 
     def _reset(self) -> None:
         self.n_tokens = 0
@@ -959,7 +1041,7 @@ class Llama:
         logits_processor: Optional[LogitsProcessorList],
     ) -> Generator[Dict[str, Any], None, None]:
         """The completion as a series of chunk dicts (the last one carries finish_reason and usage)."""
-        with self._busy():
+        with self._busy(exclusive=self.cache is not None):
             self._require_open()
             assert self._model is not None and self._ctx is not None
             completion_id = f"cmpl-{uuid.uuid4()}"
@@ -1125,7 +1207,7 @@ class Llama:
         self.cache[prompt_tokens + completion] = self._save_state()
 
     @overload
-    def create_completion(self, prompt: Union[str, List[int]], suffix: Optional[str] = ..., max_tokens: Optional[int] = ...,
+    def create_completion(self, prompt: Union[str, List[int], List[str], List[List[int]]], suffix: Optional[str] = ..., max_tokens: Optional[int] = ...,
                           temperature: float = ..., top_p: float = ..., min_p: float = ..., typical_p: float = ...,
                           logprobs: Optional[int] = ..., echo: bool = ..., stop: Optional[Union[str, List[str]]] = ...,
                           frequency_penalty: float = ..., presence_penalty: float = ..., repeat_penalty: float = ...,
@@ -1133,10 +1215,10 @@ class Llama:
                           mirostat_mode: int = ..., mirostat_tau: float = ..., mirostat_eta: float = ...,
                           model: Optional[str] = ..., stopping_criteria: Optional[StoppingCriteriaList] = ...,
                           logits_processor: Optional[LogitsProcessorList] = ..., grammar: Optional[LlamaGrammar] = ...,
-                          logit_bias: Optional[Dict[int, float]] = ...) -> CreateCompletionResponse: ...
+                          logit_bias: Optional[Dict[int, float]] = ..., n: int = ..., best_of: Optional[int] = ...) -> CreateCompletionResponse: ...
 
     @overload
-    def create_completion(self, prompt: Union[str, List[int]], suffix: Optional[str] = ..., max_tokens: Optional[int] = ...,
+    def create_completion(self, prompt: Union[str, List[int], List[str], List[List[int]]], suffix: Optional[str] = ..., max_tokens: Optional[int] = ...,
                           temperature: float = ..., top_p: float = ..., min_p: float = ..., typical_p: float = ...,
                           logprobs: Optional[int] = ..., echo: bool = ..., stop: Optional[Union[str, List[str]]] = ...,
                           frequency_penalty: float = ..., presence_penalty: float = ..., repeat_penalty: float = ...,
@@ -1144,7 +1226,7 @@ class Llama:
                           mirostat_mode: int = ..., mirostat_tau: float = ..., mirostat_eta: float = ...,
                           model: Optional[str] = ..., stopping_criteria: Optional[StoppingCriteriaList] = ...,
                           logits_processor: Optional[LogitsProcessorList] = ..., grammar: Optional[LlamaGrammar] = ...,
-                          logit_bias: Optional[Dict[int, float]] = ...) -> Iterator[CreateCompletionStreamResponse]: ...
+                          logit_bias: Optional[Dict[int, float]] = ..., n: int = ..., best_of: Optional[int] = ...) -> Iterator[CreateCompletionStreamResponse]: ...
 
     def create_completion(
         self,
@@ -1173,11 +1255,15 @@ class Llama:
         logits_processor: Optional[LogitsProcessorList] = None,
         grammar: Optional[LlamaGrammar] = None,
         logit_bias: Optional[Dict[int, float]] = None,
+        n: int = 1,
+        best_of: Optional[int] = None,
     ) -> Union[CreateCompletionResponse, Iterator[CreateCompletionStreamResponse]]:
         """Complete ``prompt``; a dict, or with ``stream=True`` an iterator of chunk dicts.
 
         Argument errors are raised here, before any chunk, also when streaming.
         """
+        prompts = _prompt_list(prompt)
+        n, best = _choice_counts(n, best_of)
         stops = normalize_stop(stop)
         if logit_bias is not None and not isinstance(logit_bias, dict):
             raise TypeError(f"logit_bias must be a dict of token id to bias, not {type(logit_bias).__name__}")
@@ -1188,6 +1274,17 @@ class Llama:
         )
         if logits_processor is not None and not callable(logits_processor):
             raise TypeError("logits_processor must be a LogitsProcessorList or a callable")
+        batchable = self._batchable(prompt, echo, logprobs)
+        if prompts is not None or best > 1 or (self.n_seq_max > 1 and batchable):
+            if not batchable:
+                raise LlamaArgumentError(
+                    "several prompts, n > 1 and best_of are decoded as a batch, which needs a Llama without "
+                    "draft_model, logits_all or a prompt cache (set_cache), and no echo with logprobs; "
+                    "call create_completion once per prompt instead"
+                )
+            return self._batched_completion(prompts if prompts is not None else [prompt], suffix, max_tokens, params,
+                                            logprobs, echo, stops, stream, seed, model, stopping_criteria,
+                                            logits_processor, n, best)
         events = self._completion_events(prompt, suffix, max_tokens, params, logprobs, echo, stops, stream, seed,
                                          model, stopping_criteria, logits_processor)
         if stream:
@@ -1207,6 +1304,58 @@ class Llama:
         result = next(events)  # without stream, the only event is the finished completion
         events.close()
         return result  # type: ignore[return-value]
+
+    def _batchable(self, prompt: Any, echo: bool, logprobs: Optional[int]) -> bool:
+        """Whether a completion can run as batched sequences (else: the single-sequence path)."""
+        return (not isinstance(prompt, MediaPrompt) and self.draft_model is None and not self._logits_all
+                and self.cache is None and not (echo and logprobs is not None))
+
+    def _batched_completion(
+        self, prompts: List[Any], suffix: Optional[str], max_tokens: Optional[int], params: SamplingParams,
+        logprobs: Optional[int], echo: bool, stops: List[bytes], stream: bool, seed: Optional[int],
+        model: Optional[str], stopping_criteria: Optional[StoppingCriteriaList],
+        logits_processor: Optional[LogitsProcessorList], n: int, best_of: int,
+    ) -> Any:
+        """Every prompt's ``best_of`` candidates as sequences of one batch (see :mod:`llama_cpp._batching`)."""
+        self._require_open()
+        assert self._model is not None and self._scheduler is not None
+        if stream and best_of > n:
+            raise LlamaArgumentError("best_of > n ranks finished choices, so it cannot be streamed; pass stream=False")
+        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
+            raise TypeError(f"max_tokens must be an int or None, not {type(max_tokens).__name__}")
+        if logprobs is not None and (isinstance(logprobs, bool) or not isinstance(logprobs, int) or logprobs < 0):
+            raise ValueError(f"logprobs must be a non-negative int, not {logprobs!r}")
+        if echo and not all(isinstance(p, str) for p in prompts):
+            raise TypeError("echo needs a str prompt (the prompt text is echoed)")
+        token_prompts: List[List[int]] = []
+        for p in prompts:
+            tokens = self._prompt_tokens(p, suffix)
+            if not tokens:
+                bos = self._model.token_bos()
+                tokens = [bos if bos != -1 else self._model.token_eos()]
+            self._check_prompt(tokens)
+            token_prompts.append(tokens)
+        SamplerChain(self._model, params).close()  # parameter errors surface here, once, not per sequence
+        self._next_seed(seed)
+        base = self._seed
+        requests: List[GenerationRequest] = []
+        texts: List[str] = []
+        for p, tokens in zip(prompts, token_prompts):
+            room = self._n_ctx - len(tokens)
+            limit = room if max_tokens is None or max_tokens <= 0 else min(max_tokens, room)
+            share = object() if best_of > 1 else None  # one prompt evaluation, copied to its siblings
+            for j in range(best_of):
+                requests.append(GenerationRequest(
+                    list(tokens), dataclasses.replace(params, seed=(base + j) & 0xFFFFFFFF), limit, logprobs=logprobs,
+                    score=best_of > n, logits_processor=logits_processor, stopping_criteria=stopping_criteria,
+                    share_prompt=share,
+                ))
+                texts.append(p if isinstance(p, str) else "")
+        header = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion", "created": int(time.time()),
+                  "model": model if model is not None else self.model_path}
+        job = BatchedCompletion(self._scheduler, requests, texts, n, best_of, sum(len(t) for t in token_prompts),
+                                self._piece, stops, echo, header)
+        return job.stream() if stream else job.result()
 
     def __call__(self, prompt: str, *args: Any, **kwargs: Any) -> Union[CreateCompletionResponse, Iterator[CreateCompletionStreamResponse]]:
         return self.create_completion(prompt, *args, **kwargs)
@@ -1284,7 +1433,7 @@ class Llama:
             inputs, single = input, False
         else:
             raise TypeError("input must be a str or a list of str")
-        with self._busy():
+        with self._busy(exclusive=True):
             self._require_open()
             assert self._ctx is not None and self._batch is not None and self._model is not None
             ctx = self._ctx.ctx
@@ -1351,7 +1500,7 @@ class Llama:
 
     # ------------------------------------------------------------ state
     def save_state(self) -> LlamaState:
-        with self._busy():
+        with self._busy(exclusive=True):
             return self._save_state()
 
     def _save_state(self) -> LlamaState:
@@ -1382,7 +1531,7 @@ class Llama:
         if self._restoring_from_cache and self._owner == threading.get_ident():
             self._load_state(state)  # a prompt-cache hit inside a completion, which already holds this Llama
             return
-        with self._busy():
+        with self._busy(exclusive=True):
             self._load_state(state)
 
     def _load_state(self, state: LlamaState) -> None:
