@@ -135,6 +135,8 @@ def _complete(
     )
     choice = resolve_tool_choice(tool_choice, tools, default="auto")
     verbose = bool(getattr(llama, "verbose", False))
+    if (request.n != 1 or (request.best_of or 1) != 1) and tools and choice.mode != "none":
+        raise ValueError("n > 1 and best_of are not supported together with tools; ask for one choice per request")
 
     messages: Any = prepare_messages(request.messages)
     result = formatter(

@@ -60,8 +60,7 @@ def chat_from_completion(
     completion: Mapping[str, Any],
     top_n: Optional[int] = None,
 ) -> llama_types.CreateChatCompletionResponse:
-    """A whole text completion as an assistant message."""
-    choice = completion["choices"][0]
+    """A whole text completion as an assistant message per choice."""
     return {
         "id": "chat" + completion["id"],
         "object": "chat.completion",
@@ -69,11 +68,12 @@ def chat_from_completion(
         "model": completion["model"],
         "choices": [
             {
-                "index": 0,
+                "index": choice.get("index", i),
                 "message": {"role": "assistant", "content": choice["text"]},
                 "logprobs": chat_logprobs(choice.get("logprobs"), top_n),
                 "finish_reason": choice["finish_reason"],
             }
+            for i, choice in enumerate(completion["choices"])
         ],
         "usage": _usage(completion),
     }
@@ -150,6 +150,7 @@ class ChatStream:
         delta: Mapping[str, Any],
         finish_reason: Optional[str] = None,
         logprobs: Optional[llama_types.ChatCompletionLogprobs] = None,
+        index: int = 0,
     ) -> llama_types.CreateChatCompletionStreamResponse:
         return {
             "id": self.id,
@@ -157,12 +158,12 @@ class ChatStream:
             "object": "chat.completion.chunk",
             "created": self.created,
             "choices": [
-                {"index": 0, "delta": dict(delta), "logprobs": logprobs, "finish_reason": finish_reason}  # type: ignore[typeddict-item]
+                {"index": index, "delta": dict(delta), "logprobs": logprobs, "finish_reason": finish_reason}  # type: ignore[typeddict-item]
             ],
         }
 
-    def role(self) -> llama_types.CreateChatCompletionStreamResponse:
-        return self.chunk({"role": "assistant"})
+    def role(self, index: int = 0) -> llama_types.CreateChatCompletionStreamResponse:
+        return self.chunk({"role": "assistant"}, index=index)
 
     def tool_role(self) -> llama_types.CreateChatCompletionStreamResponse:
         return self.chunk({"role": "assistant", "content": None, "function_call": None, "tool_calls": None})
@@ -200,16 +201,20 @@ def chat_chunks_from_completion_chunks(
     chunks: Iterable[Mapping[str, Any]],
     top_n: Optional[int] = None,
 ) -> Iterator[llama_types.CreateChatCompletionStreamResponse]:
-    """Stream text completion chunks as chat chunks: a role delta first, then content deltas."""
+    """Stream text completion chunks as chat chunks: per choice a role delta first, then content deltas."""
     stream: Optional[ChatStream] = None
+    started = set()
     for chunk in chunks:
         if stream is None:
             stream = ChatStream.like(chunk)
-            yield stream.role()
         choice = chunk["choices"][0]
+        index = choice.get("index", 0)
+        if index not in started:
+            started.add(index)
+            yield stream.role(index)
         finish = choice.get("finish_reason")
         delta = {} if finish is not None and not choice["text"] else {"content": choice["text"]}
-        yield stream.chunk(delta, finish, chat_logprobs(choice.get("logprobs"), top_n))
+        yield stream.chunk(delta, finish, chat_logprobs(choice.get("logprobs"), top_n), index)
 
 
 def tool_call_chunks_from_completion_chunks(

@@ -57,6 +57,8 @@ class ChatRequest:
     logit_bias: Optional[Dict[Any, float]] = None
     logprobs: Optional[bool] = None
     top_logprobs: Optional[int] = None
+    n: int = 1
+    best_of: Optional[int] = None
     extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -64,7 +66,13 @@ class ChatRequest:
         """Build from a handler's ``locals()``: known names become fields, ``kwargs`` becomes ``extra``."""
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         fields = {name: values[name] for name in names if name in values}
-        return cls(**fields, extra=dict(values.get("kwargs") or {}))
+        extra = dict(values.get("kwargs") or {})
+        for name in ("n", "best_of"):  # OpenAI request fields that handler signatures take as **kwargs
+            if name in extra:
+                value = extra.pop(name)
+                if value is not None:
+                    fields[name] = value
+        return cls(**fields, extra=extra)
 
     @property
     def logprobs_count(self) -> Optional[int]:
@@ -136,5 +144,7 @@ class ChatRequest:
             grammar=grammar,
             stopping_criteria=stopping_criteria,
             logprobs=self.logprobs_count if logprobs else None,
+            n=self.n,
+            best_of=self.best_of,
             **kwargs,
         )
