@@ -18,16 +18,20 @@ LLAMA_GRAMMAR_DEFAULT_ROOT = "root"
 class LlamaGrammar:
     """A GBNF grammar that constrains sampling.
 
-    The text is checked when the object is made (see
-    :func:`llama_cpp._grammar.gbnf.parse_gbnf`): a grammar llama.cpp would
-    refuse raises :class:`~llama_cpp._grammar.gbnf.GrammarError`, a
-    ``ValueError`` naming the line, column and fix. The object only holds
-    text; ``Llama`` builds a fresh native grammar sampler from ``_grammar``
-    and ``_root`` for every generation, so no parse state carries over.
+    Pass it as ``grammar=`` to ``Llama.create_completion``,
+    ``create_chat_completion`` or ``generate``: at every step, tokens that would
+    break the grammar are ruled out by llama.cpp's grammar sampler.
 
-    Token references written as text (``<think>``) can only be resolved with
-    a vocabulary; they are listed in ``_token_texts`` and checked by llama.cpp
-    when the sampler is built.
+    The text is checked when the object is made, by the rules of llama.cpp's own
+    parser: a grammar llama.cpp would refuse (or crash on) raises ``GrammarError``,
+    a ``ValueError`` naming the line, column and fix. The object only holds text;
+    ``Llama`` builds a fresh native grammar sampler for every generation, so one
+    grammar can be reused for any number of calls.
+
+    Token references written as text (``<think>``) can only be resolved with a
+    vocabulary; they are checked by llama.cpp when the sampler is built.
+
+    Make one with ``from_string``, ``from_file`` or ``from_json_schema``.
     """
 
     def __init__(self, *args: Any, _grammar: str, **kwargs: Any) -> None:
@@ -39,12 +43,38 @@ class LlamaGrammar:
 
     @classmethod
     def from_string(cls, grammar: str, verbose: bool = True) -> LlamaGrammar:
-        """A grammar from GBNF text; raises ``ValueError`` (``GrammarError``) if it is malformed."""
+        """Make a grammar from GBNF text.
+
+        Args:
+            grammar: The grammar in llama.cpp's GBNF format; generation starts at
+                its ``root`` rule.
+            verbose: Accepted for compatibility; nothing is printed either way.
+
+        Returns:
+            The checked grammar.
+
+        Raises:
+            GrammarError: The text is not a grammar llama.cpp can run (a
+                ``ValueError`` with ``line``, ``column`` and ``reason``).
+        """
         return cls(_grammar=grammar)
 
     @classmethod
     def from_file(cls, file: Union[str, Path], verbose: bool = True) -> LlamaGrammar:
-        """A grammar from a GBNF file (UTF-8)."""
+        """Make a grammar from a GBNF file.
+
+        Args:
+            file: Path of a UTF-8 text file holding the grammar.
+            verbose: Accepted for compatibility; nothing is printed either way.
+
+        Returns:
+            The checked grammar.
+
+        Raises:
+            OSError: The file cannot be read or is not UTF-8.
+            ValueError: The file is empty, or holds a malformed grammar
+                (``GrammarError``).
+        """
         try:
             with open(os.fspath(file), encoding="utf-8") as handle:
                 grammar = handle.read()
@@ -56,10 +86,23 @@ class LlamaGrammar:
 
     @classmethod
     def from_json_schema(cls, json_schema: str, verbose: bool = True) -> LlamaGrammar:
-        """A grammar for JSON documents valid under ``json_schema`` (a JSON string).
+        """Make a grammar whose every output is a JSON document valid under a JSON Schema.
 
-        Raises ``ValueError`` (``SchemaError``) naming the keyword when the
-        schema cannot be converted.
+        The schema is converted to GBNF by ``json_schema_to_gbnf``; the guide
+        "JSON mode, JSON Schema and grammars" lists the keywords it supports.
+
+        Args:
+            json_schema: The JSON Schema, as JSON text (``json.dumps(schema)``).
+            verbose: Accepted for compatibility; nothing is printed either way.
+
+        Returns:
+            The grammar.
+
+        Raises:
+            SchemaError: ``json_schema`` is not valid JSON, uses a keyword or
+                pattern the converter refuses, or no value can satisfy it. It is
+                a ``ValueError`` whose message names the keyword, and also an
+                ``AssertionError`` for code written against ``llama-cpp-python``.
         """
         return cls.from_string(json_schema_to_gbnf(json_schema), verbose=verbose)
 

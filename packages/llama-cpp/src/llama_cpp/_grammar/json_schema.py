@@ -783,11 +783,22 @@ class SchemaConverter:
 
 
 def json_schema_to_gbnf(schema: Union[str, Mapping[str, Any], bool], prop_order: Optional[List[str]] = None) -> str:
-    """The GBNF grammar (text) for a JSON Schema given as a JSON string.
+    """Convert a JSON Schema to a GBNF grammar whose outputs validate against it.
 
-    ``prop_order`` lists property names to place first. Raises
-    :class:`SchemaError` (a ``ValueError``) when the schema cannot be
-    converted; the message names the offending keyword.
+    Args:
+        schema: The schema as JSON text, or already parsed (a dict, or ``True`` /
+            ``False``).
+        prop_order: Property names to write first, in this order; the others
+            follow (required ones first, each group in the order of
+            ``properties``).
+
+    Returns:
+        The grammar's GBNF text, starting at rule ``root``.
+
+    Raises:
+        SchemaError: The text is not JSON, the schema uses a keyword or pattern
+            the converter refuses, or no value can satisfy it; the message names
+            the keyword.
     """
     if isinstance(schema, (str, bytes, bytearray)):
         try:
