@@ -138,6 +138,13 @@ def _install_wheels(session: nox.Session) -> None:
 def test(session: nox.Session) -> None:
     """Run the test suite against the installed wheels."""
     _install_wheels(session)
+    # the Vulkan plugin, where `nox -s build_plugin -- vulkan` built it, beside the core (tests/test_vulkan.py);
+    # CUDA plugins stay out: tests/test_plugins.py installs them in a scratch directory of its own
+    vulkan = sorted(glob.glob(str(DIST / "llama_cpp_core_vulkan-*.whl")))
+    if vulkan:
+        session.install("--force-reinstall", "--no-deps", vulkan[-1])
+    else:
+        session.run("python", "-m", "pip", "uninstall", "--quiet", "-y", "llama-cpp-core-vulkan", silent=True)
     session.install(*TEST_REQUIREMENTS, *DOCS_REQUIREMENTS)
     # the server extra's dependencies, as a user gets them: llama_cpp-*.whl[server] (tests/test_server*.py)
     session.install(sorted(glob.glob(str(DIST / "llama_cpp-*.whl")))[-1] + "[server]", "httpx")

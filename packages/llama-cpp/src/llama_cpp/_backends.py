@@ -132,6 +132,21 @@ def _install_abort_hook() -> None:
 
     _abort_hook = b.ggml_abort_callback_t(_on_abort)
     b.ggml_set_abort_callback(_abort_hook)
+    # No Python callback can run once the interpreter is finalising: a native thread that tries is
+    # stopped for good. ggml's RPC dispatcher thread logs (and may abort) while a model on a server
+    # that has gone away is freed at exit; had it been stopped, the freeing thread would wait for it
+    # forever. So at exit, RPC-using processes hand logging and aborts back to ggml's own defaults.
+    import atexit
+
+    atexit.register(_native_defaults_at_exit)
+
+
+def _native_defaults_at_exit() -> None:
+    from llama_cpp_core import bindings as b
+
+    b.ggml_set_abort_callback(b.ggml_abort_callback_t())
+    b.ggml_log_set(b.ggml_log_callback(), None)
+    b.llama_log_set(b.ggml_log_callback(), None)
 
 
 def rpc_devices(endpoint: str) -> list:
