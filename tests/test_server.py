@@ -380,21 +380,22 @@ def test_api_keys(model_path: str, tmp_path: Any) -> None:
 
 
 # ---------------------------------------------------------------- concurrency
+# greedy replies whose top two tokens stay >= 0.5 nats apart for 8 tokens (no near-ties for batching to flip)
 PROMPTS = [
-    "What is the capital of France?",
-    "Name a primary color.",
-    "What is 2 + 2?",
-    "Say hello in Spanish.",
+    "What is the speed of light?",
+    "What is the chemical symbol for gold?",
+    "What is the square root of 16?",
+    "What is the capital of Germany?",
+    "What gas do plants absorb?",
+    "What is the boiling point of water?",
+    "What is the main language of Brazil?",
     "What animal says moo?",
-    "What is the opposite of hot?",
-    "Name a planet in the solar system.",
-    "What color is the sky on a clear day?",
 ]
 
 
 def test_concurrent_streaming_chats_agree_with_sequential(base: str) -> None:
     def request(prompt: str) -> Dict[str, Any]:
-        return dict(model="smol", messages=[{"role": "user", "content": prompt}], max_tokens=12, temperature=0)
+        return dict(model="smol", messages=[{"role": "user", "content": prompt}], max_tokens=8, temperature=0)
 
     sync = openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
     sequential = [sync.chat.completions.create(**request(p)).choices[0].message.content for p in PROMPTS]
