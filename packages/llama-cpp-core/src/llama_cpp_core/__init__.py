@@ -46,7 +46,15 @@ def __getattr__(name: str):
 
 @dataclass(frozen=True)
 class Device:
-    """A device a loaded ggml backend offers (``ggml_backend_dev_*``)."""
+    """A device a loaded ggml backend offers, as ``ggml_backend_dev_*`` describe it.
+
+    Attributes:
+        name: The device's ggml name (``"CPU"``, ``"Vulkan0"``, ``"CUDA0"``).
+        description: A human-readable description (the CPU or GPU model).
+        type: ``"cpu"``, ``"gpu"``, ``"igpu"`` (integrated GPU) or ``"accel"``.
+        memory_free: Free memory in bytes, as the backend reports it.
+        memory_total: Total memory in bytes.
+    """
 
     name: str
     description: str
@@ -57,7 +65,21 @@ class Device:
 
 @dataclass(frozen=True)
 class Backend:
-    """One backend library: whether it loaded, why not, and its devices."""
+    """One ggml backend library that was found: whether it loaded, why not, and its devices.
+
+    Attributes:
+        name: The backend (``"cpu"``, ``"rpc"``, ``"vulkan"``, ``"cuda"``, ...).
+        path: The library file.
+        loaded: Whether it is loaded and in use.
+        variant: For the CPU backend, the instruction-set variant (``"haswell"``,
+            ``"skylakex"``, ...); ``None`` otherwise.
+        score: The variant's ``ggml_backend_score()`` on this machine (0: cannot run
+            here); the highest-scoring CPU variant is loaded.
+        error: Why it did not load, when it did not.
+        devices: The devices of a loaded backend.
+        plugin: The accelerator plugin package that provided it (its entry-point
+            name, ``"vulkan"``, ``"cuda13"``); ``None`` for the core wheel's own.
+    """
 
     name: str
     path: Path
@@ -73,14 +95,35 @@ _DEV_TYPES = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel"}
 
 
 def lib_dir() -> Path:
-    """The directory the core libraries were loaded from."""
+    """Find the directory the native libraries are loaded from.
+
+    Loads the libraries if they are not loaded yet.
+
+    Returns:
+        The package's own ``lib/`` directory, or ``$LLAMA_CPP_LIB_PATH`` when set.
+
+    Raises:
+        LibraryNotFoundError: A required library is missing there.
+        LibraryLoadError: A library exists but the dynamic loader refused it.
+    """
     return libraries().directory
 
 
 def backends() -> list[Backend]:
-    """Every backend library found, whether it loaded (``error`` says why not), and the devices of
-    those that did. ``$LLAMA_CPP_BACKENDS`` (e.g. ``cpu`` or ``vulkan,cpu``) restricts which
-    accelerators load; read at the first load of the libraries in a process."""
+    """List every ggml backend library found, whether it loaded, and the devices of those that did.
+
+    Loads the libraries if they are not loaded yet. ``$LLAMA_CPP_BACKENDS`` (e.g.
+    ``cpu`` or ``vulkan,cpu``) restricts which accelerators load; it is read when the
+    libraries are first loaded in a process.
+
+    Returns:
+        One `Backend` per library found; ``error`` says why one did
+        not load.
+
+    Raises:
+        LibraryNotFoundError: A required library is missing.
+        LibraryLoadError: A required library exists but the dynamic loader refused it.
+    """
     import ctypes
 
     from . import _bindings as b

@@ -21,7 +21,17 @@ __all__ = ["BaseLlamaCache", "LlamaRAMCache", "LlamaCache", "LlamaDiskCache"]
 
 
 class BaseLlamaCache(ABC):
-    """A mapping from token sequences to :class:`LlamaState`, matched by longest prefix."""
+    """The interface of prompt caches: token sequences mapped to saved states.
+
+    A key is a sequence of token ids; looking one up finds the stored key that
+    shares the longest prefix with it. ``Llama.set_cache`` uses a cache to restore
+    the closest saved state before evaluating a prompt, and to save the state after
+    a completion.
+
+    Args:
+        capacity_bytes: How many bytes of states to keep before the oldest are
+            evicted (2 GiB by default).
+    """
 
     def __init__(self, capacity_bytes: int = (2 << 30)):
         self.capacity_bytes = capacity_bytes
@@ -29,7 +39,7 @@ class BaseLlamaCache(ABC):
     @property
     @abstractmethod
     def cache_size(self) -> int:
-        """Bytes held."""
+        """The bytes of saved state held now."""
 
     def _keys(self) -> Sequence[Tuple[int, ...]]:
         raise NotImplementedError
@@ -43,17 +53,31 @@ class BaseLlamaCache(ABC):
         return best
 
     @abstractmethod
-    def __getitem__(self, key: Sequence[int]) -> LlamaState: ...
+    def __getitem__(self, key: Sequence[int]) -> LlamaState:
+        """The state saved for the stored key sharing the longest prefix with ``key``.
+
+        Raises:
+            KeyError: No stored key shares a prefix with ``key``.
+        """
 
     @abstractmethod
-    def __contains__(self, key: Sequence[int]) -> bool: ...
+    def __contains__(self, key: Sequence[int]) -> bool:
+        """Whether some stored key shares a prefix with ``key``."""
 
     @abstractmethod
-    def __setitem__(self, key: Sequence[int], value: LlamaState) -> None: ...
+    def __setitem__(self, key: Sequence[int], value: LlamaState) -> None:
+        """Save ``value`` under ``key``, then evict the oldest states beyond the capacity."""
 
 
 class LlamaRAMCache(BaseLlamaCache):
-    """States kept in memory, least recently used evicted beyond ``capacity_bytes``."""
+    """A prompt cache in memory; the least recently used states are evicted first.
+
+    Safe to share between threads and between ``Llama`` instances of the same
+    model and context size. ``LlamaCache`` is the same class.
+
+    Args:
+        capacity_bytes: How many bytes of states to keep (2 GiB by default).
+    """
 
     def __init__(self, capacity_bytes: int = (2 << 30)):
         super().__init__(capacity_bytes)
@@ -92,7 +116,18 @@ LlamaCache = LlamaRAMCache
 
 
 class LlamaDiskCache(BaseLlamaCache):
-    """States pickled into a ``diskcache.Cache`` directory (survives the process)."""
+    """A prompt cache in a directory, so saved states survive the process.
+
+    Needs the ``diskcache`` package (``pip install diskcache``). States are pickled;
+    when the directory holds more than ``capacity_bytes``, the oldest are evicted.
+
+    Args:
+        cache_dir: The directory (created if missing).
+        capacity_bytes: How many bytes of states to keep (2 GiB by default).
+
+    Raises:
+        ImportError: ``diskcache`` is not installed.
+    """
 
     def __init__(self, cache_dir: str = ".cache/llama_cache", capacity_bytes: int = (2 << 30)):
         super().__init__(capacity_bytes)

@@ -1,4 +1,4 @@
-"""Tokenizers a :class:`~llama_cpp.Llama` can use: the model's own, or a Hugging Face one."""
+"""Tokenizers a ``Llama`` can use: the model's own, or a Hugging Face one (``Llama(tokenizer=...)``)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,46 @@ __all__ = ["BaseLlamaTokenizer", "LlamaTokenizer", "LlamaHFTokenizer"]
 
 
 class BaseLlamaTokenizer(abc.ABC):
+    """The interface ``Llama(tokenizer=...)`` expects."""
+
     @abc.abstractmethod
     def tokenize(self, text: bytes, add_bos: bool = True, special: bool = True) -> List[int]:
-        """Token ids of ``text`` (``add_bos``: add the model's special prefix; ``special``: parse
-        special-token text such as ``<|im_start|>``)."""
+        """Split text into token ids.
+
+        Args:
+            text: UTF-8 text.
+            add_bos: Add the model's beginning-of-sequence prefix.
+            special: Parse special-token text such as ``<|im_start|>`` as the special
+                token instead of as plain text.
+
+        Returns:
+            The token ids.
+        """
 
     @abc.abstractmethod
     def detokenize(self, tokens: List[int], prev_tokens: Optional[List[int]] = None, special: bool = False) -> bytes:
-        """Bytes of ``tokens``; with ``prev_tokens``, as they continue that text."""
+        """Turn token ids back into text.
+
+        Args:
+            tokens: The token ids.
+            prev_tokens: Tokens that come before ``tokens``; the result is the text
+                ``tokens`` add after them (leading-space rules depend on context).
+            special: Include the text of special tokens.
+
+        Returns:
+            UTF-8 bytes (possibly ending inside a multi-byte character).
+        """
 
 
 class LlamaTokenizer(BaseLlamaTokenizer):
-    """The model's own vocabulary (llama.cpp's tokenizer)."""
+    """The model's own vocabulary (llama.cpp's tokenizer), what ``Llama`` uses by default.
+
+    Args:
+        llama: An open ``Llama``; the tokenizer uses its model.
+
+    Raises:
+        RuntimeError: ``llama`` is closed.
+    """
 
     def __init__(self, llama: Llama):
         if llama._model is None:
@@ -43,20 +71,55 @@ class LlamaTokenizer(BaseLlamaTokenizer):
         return self._model.detokenize(tokens, special)
 
     def encode(self, text: str, add_bos: bool = True, special: bool = True) -> List[int]:
+        """Like `tokenize`, for ``str`` text.
+
+        Args:
+            text: The text.
+            add_bos: Add the model's beginning-of-sequence prefix.
+            special: Parse special-token text as special tokens.
+
+        Returns:
+            The token ids.
+        """
         return self.tokenize(text.encode("utf-8", errors="ignore"), add_bos=add_bos, special=special)
 
     def decode(self, tokens: List[int]) -> str:
+        """Like `detokenize`, returning ``str`` (incomplete characters are dropped).
+
+        Args:
+            tokens: The token ids.
+
+        Returns:
+            The text.
+        """
         return self.detokenize(tokens).decode("utf-8", errors="ignore")
 
     @classmethod
     def from_ggml_file(cls, path: str) -> LlamaTokenizer:
+        """Load only the vocabulary of a GGUF file (no weights) and tokenize with it.
+
+        Args:
+            path: The GGUF file.
+
+        Returns:
+            The tokenizer.
+
+        Raises:
+            ValueError: The file does not exist or is not a model llama.cpp can load.
+        """
         from .llama import Llama
 
         return cls(Llama(model_path=path, vocab_only=True, verbose=False))
 
 
 class LlamaHFTokenizer(BaseLlamaTokenizer):
-    """A ``transformers`` tokenizer (for models whose GGUF vocabulary is incomplete)."""
+    """A Hugging Face ``transformers`` tokenizer, for models whose GGUF vocabulary is incomplete.
+
+    The ``functionary-v1``/``functionary-v2`` chat formats need one.
+
+    Args:
+        hf_tokenizer: A ``transformers`` tokenizer object.
+    """
 
     def __init__(self, hf_tokenizer: Any):
         self.hf_tokenizer = hf_tokenizer
@@ -74,6 +137,17 @@ class LlamaHFTokenizer(BaseLlamaTokenizer):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str) -> LlamaHFTokenizer:
+        """Load a tokenizer with ``transformers.AutoTokenizer.from_pretrained``.
+
+        Args:
+            pretrained_model_name_or_path: A Hugging Face Hub repository id or a local directory.
+
+        Returns:
+            The tokenizer.
+
+        Raises:
+            ImportError: ``transformers`` is not installed.
+        """
         try:
             from transformers import AutoTokenizer
         except ImportError as e:
