@@ -2,9 +2,9 @@
 
 The result is the raw ctypes function (argtypes/restype set, positional
 arguments, no Python wrapper) so calls cost what ctypes costs. Deprecated C
-functions get a thin wrapper that emits :class:`DeprecationWarning` first. A
+functions get a thin wrapper that emits ``DeprecationWarning`` first. A
 function that no loaded library exports becomes a stub that raises
-:class:`SymbolNotFoundError` when called, so importing never fails over it.
+``SymbolNotFoundError`` when called, so importing never fails over it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Compare the ctypes record layouts with the C compiler's.
 
 The build compiles ``_layout_probe.c`` (generated with the bindings), runs it
-and feeds its output to :func:`compare` together with the generated module;
+and feeds its output to ``compare`` together with the generated module;
 any difference in a record's size, alignment or any field's offset fails the
 build. The test suite runs the same comparison against the installed wheel.
 

@@ -1,4 +1,4 @@
-"""Route llama.cpp's and ggml's log output into :mod:`logging`.
+"""Route llama.cpp's and ggml's log output into ``logging``.
 
 One process-wide C callback (ggml keeps one) forwards each complete line to a
 Python logger; llama.cpp never writes to the process's stdout/stderr itself
@@ -74,7 +74,7 @@ def capture_errors() -> Iterator[List[str]]:
 
 
 def install(ggml_base: ctypes.CDLL, llama: ctypes.CDLL) -> None:
-    """Point ggml's and llama.cpp's loggers at :func:`_on_log`."""
+    """Point ggml's and llama.cpp's loggers at ``_on_log``."""
     for lib, name in ((ggml_base, "ggml_log_set"), (llama, "llama_log_set")):
         fn = lib[name]
         fn.argtypes = [_CALLBACK_TYPE, ctypes.c_void_p]

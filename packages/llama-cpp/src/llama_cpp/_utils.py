@@ -42,7 +42,7 @@ def suppress_stdout_stderr(disable: bool = True) -> Iterator[None]:
 
     Kept for code written for ``llama-cpp-python``, where it redirected the
     process's file descriptors. Here native output already goes through
-    :mod:`logging`, so this only raises the ``llama-cpp-python`` logger's level
+    ``logging``, so this only raises the ``llama-cpp-python`` logger's level
     for the duration; no file descriptor is touched.
     """
     if disable:

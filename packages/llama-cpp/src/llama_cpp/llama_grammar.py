@@ -1,10 +1,10 @@
 """GBNF grammars for constrained generation (``Llama(...).create_completion(grammar=...)``).
 
-:class:`LlamaGrammar` holds a grammar that has been checked in Python, so a
+``LlamaGrammar`` holds a grammar that has been checked in Python, so a
 malformed one raises ``ValueError`` here instead of failing inside llama.cpp;
-:func:`json_schema_to_gbnf` turns a JSON Schema into such a grammar. The
+``json_schema_to_gbnf`` turns a JSON Schema into such a grammar. The
 ``*_GBNF`` constants are ready-made grammars. The implementation lives in
-:mod:`llama_cpp._grammar`.
+``llama_cpp._grammar``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Grammar support behind :mod:`llama_cpp.llama_grammar`.
+"""Grammar support behind ``llama_cpp.llama_grammar``.
 
 ``gbnf``: the GBNF checker; ``json_schema``: the JSON Schema converter, with
 ``regex`` (patterns) and ``numeric`` (bounded numbers) as its helpers;
-``samples``: the sample grammars; ``grammar``: :class:`LlamaGrammar`.
+``samples``: the sample grammars; ``grammar``: ``LlamaGrammar``.
 """
 
 from __future__ import annotations

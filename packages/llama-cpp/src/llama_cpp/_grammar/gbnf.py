@@ -3,8 +3,8 @@
 llama.cpp parses a grammar only when a grammar sampler is created, and a bad
 grammar there either yields a NULL sampler (which the API we replace pushed
 into the sampler chain anyway) or, for a few inputs, brings the process down.
-:func:`parse_gbnf` runs the same acceptance rules in Python first, so a bad
-grammar becomes a :class:`GrammarError` (a ``ValueError``) that names the line,
+``parse_gbnf`` runs the same acceptance rules in Python first, so a bad
+grammar becomes a ``GrammarError`` (a ``ValueError``) that names the line,
 the column and the fix.
 
 The acceptance rules follow ``src/llama-grammar.cpp`` of the vendored
@@ -20,7 +20,7 @@ literal that can never match a character (``[z-a]``, ``[^\\x00-\\U0010FFFF]``,
 Token references written as text (``<think>``) are checked for syntax only:
 whether the text is a single token depends on the model's vocabulary, which
 llama.cpp resolves when the sampler is built. They are listed in
-:attr:`ParsedGrammar.token_texts` so a caller holding a vocabulary can check
+``ParsedGrammar.token_texts`` so a caller holding a vocabulary can check
 them.
 """
 
@@ -98,9 +98,19 @@ class ParsedGrammar:
 
 
 def parse_gbnf(text: str, root: str = "root") -> ParsedGrammar:
-    """Check ``text`` the way llama.cpp would for start symbol ``root``.
+    """Check a GBNF grammar by the rules llama.cpp's parser applies.
 
-    Returns a :class:`ParsedGrammar` summary, or raises :class:`GrammarError`.
+    Args:
+        text: The grammar.
+        root: The rule generation starts from.
+
+    Returns:
+        A summary: the rule names, and the token references to check against a
+        vocabulary.
+
+    Raises:
+        GrammarError: The grammar is malformed or one llama.cpp cannot run.
+        TypeError: ``text`` is not a ``str``.
     """
     if not isinstance(text, str):
         raise TypeError(f"a grammar must be a str, not {type(text).__name__}")
@@ -116,7 +126,7 @@ class _Parser:
 
     Rules are kept as llama.cpp keeps them, in a reduced form: each rule id maps
     to a list of alternatives and each alternative to a list of element codes
-    (:data:`_TERMINAL`, or the id of a referenced rule). Helper rules get the
+    (``_TERMINAL``, or the id of a referenced rule). Helper rules get the
     same ids and names (``<rule>_<id>``) llama.cpp gives them, because the
     repetition limit counts symbols and the left-recursion check walks helpers.
     """

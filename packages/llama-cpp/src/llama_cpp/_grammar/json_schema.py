@@ -21,7 +21,7 @@ What each keyword does is listed in ``docs/grammar.md``; in short:
 * ignored, as the reference ignores them: ``multipleOf``, ``uniqueItems``,
   ``contains``, ``not``, ``if``/``then``/``else``, ``patternProperties``,
   other formats, and annotations (``title``, ``description``, ...);
-* rejected with :class:`SchemaError`: remote ``$ref``, unknown types,
+* rejected with ``SchemaError``: remote ``$ref``, unknown types,
   unsupported or unanchored patterns, ``dependentRequired``,
   ``dependentSchemas``, ``dependencies``, ``propertyNames`` and
   ``maxProperties`` where they could be violated, and unsatisfiable schemas.
@@ -253,7 +253,7 @@ def _as_int(value: Any, keyword: str) -> int:
 
 
 class SchemaConverter:
-    """Builds grammar rules from schemas; :meth:`format_grammar` prints them.
+    """Builds grammar rules from schemas; ``format_grammar`` prints them.
 
     ``prop_order`` names properties that go first (a list, or a mapping from
     name to rank); ``dotall`` lets ``.`` in patterns match line breaks;
@@ -332,8 +332,15 @@ class SchemaConverter:
     def resolve_refs(self, schema: Any, url: str) -> Any:
         """Record ``schema`` as the document ``$ref``s point into and check every reference.
 
-        Returns the schema unchanged. Raises :class:`SchemaError` for a remote
-        or dangling reference.
+        Args:
+            schema: The whole schema document.
+            url: The document's name, for messages.
+
+        Returns:
+            The schema, unchanged.
+
+        Raises:
+            SchemaError: A reference is remote or points nowhere.
         """
         self._document = schema
         self._check_refs(schema, url, set())

@@ -5,7 +5,7 @@ count of digits as a bound are split into pieces whose every digit position
 is a plain class (``"1" [5-9] | [2-8] [0-9] | "9" [0-4]`` for 15..94), and
 the lengths strictly between the bounds' lengths are a leading ``[1-9]``
 followed by free digits. Negative numbers are a ``"-"`` followed by a
-magnitude range. A side without a bound is capped at :data:`MAX_DIGITS`
+magnitude range. A side without a bound is capped at ``MAX_DIGITS``
 digits (a bound with more digits raises the cap), which also keeps sampling
 from running on forever.
 
@@ -108,7 +108,7 @@ def _group(alternatives: List[str]) -> str:
 def integer_range(lo: Optional[int], hi: Optional[int]) -> str:
     """A GBNF expression (no trailing space) for the integers in [lo, hi].
 
-    ``None`` leaves a side open (capped at :data:`MAX_DIGITS` digits).
+    ``None`` leaves a side open (capped at ``MAX_DIGITS`` digits).
     Raises ``ValueError`` when the range is empty.
     """
     if lo is not None and hi is not None and lo > hi:

@@ -527,11 +527,19 @@ def repeat_expression(unit: str, lo: int, hi: Optional[int]) -> str:
 
 
 def pattern_to_gbnf(pattern: str, *, json_string: bool = True, dotall: bool = False) -> str:
-    """A GBNF expression for the strings ``pattern`` fully matches.
+    """Convert a regular expression to a GBNF expression for the strings it fully matches.
 
-    With ``json_string`` the expression describes the pattern's strings as
-    they appear between the quotes of a JSON string (quotes not included).
-    Raises :class:`PatternError` for unsupported or unanchored patterns.
+    Args:
+        pattern: The pattern, anchored as ``^...$``.
+        json_string: Describe the strings as they appear between the quotes of a
+            JSON string (escaped; the quotes not included).
+        dotall: Let ``.`` match newlines too.
+
+    Returns:
+        The GBNF expression.
+
+    Raises:
+        PatternError: The pattern is not anchored or uses an unsupported feature.
     """
     if not isinstance(pattern, str):
         raise PatternError(f"pattern must be a string, not {type(pattern).__name__}")
