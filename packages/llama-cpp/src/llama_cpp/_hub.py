@@ -19,7 +19,23 @@ _SPLIT = re.compile(r"^(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$"
 
 
 def match_file(files: List[str], pattern: str, repo_id: str) -> str:
-    """The one repository file that the glob ``pattern`` names."""
+    """Pick the one repository file a glob names.
+
+    The parts of a split model (``name-00001-of-00003.gguf``, ...) count as one
+    match, its first part.
+
+    Args:
+        files: The repository's file names.
+        pattern: A glob such as ``"*Q4_K_M.gguf"``.
+        repo_id: The repository, for messages.
+
+    Returns:
+        The matching file name.
+
+    Raises:
+        ValueError: No file, or more than one, matches; the message lists the
+            repository's files.
+    """
     matches = [f for f in files if fnmatch.fnmatch(f, pattern)]
     listing = json.dumps(files, indent=1)
     if not matches:
@@ -51,8 +67,27 @@ def download_model(
     local_dir_use_symlinks: object = "auto",
     cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> str:
-    """Download the file ``filename`` (a glob) names, its split parts and ``additional_files``;
-    return the local path of the model file."""
+    """Download a GGUF model from the Hugging Face Hub (``Llama.from_pretrained`` uses it).
+
+    Args:
+        repo_id: The repository, e.g. ``"org/Model-GGUF"``.
+        filename: A file name or glob naming one model file; every part of a split
+            model is downloaded.
+        additional_files: More file names or globs to download next to it (e.g. a
+            multimodal projector).
+        local_dir: Download into this directory (keeping the repository's
+            sub-folders) instead of the Hub cache.
+        local_dir_use_symlinks: Accepted for compatibility and ignored.
+        cache_dir: The Hub cache directory to use.
+
+    Returns:
+        The local path of the model file (its first part, for a split model).
+
+    Raises:
+        ImportError: ``huggingface_hub`` is not installed.
+        ValueError: ``filename`` is missing, matches no file or several, or a split
+            model lacks parts.
+    """
     try:
         import huggingface_hub
     except ImportError as e:

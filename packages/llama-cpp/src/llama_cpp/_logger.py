@@ -24,12 +24,16 @@ _stderr_handler.setFormatter(logging.Formatter("%(message)s"))
 
 
 def set_verbose(verbose: bool) -> None:
-    """Every native log line when ``verbose``, else only errors.
+    """Choose how much of llama.cpp's log reaches the ``llama-cpp-python`` logger.
 
-    When nothing else handles the ``llama-cpp-python`` logger (no handler on it
-    or its ancestors), verbose output is written to ``sys.stderr``, as the API
-    we replace does; an application that configured logging gets the records
-    through its own handlers instead.
+    When nothing else handles that logger (no handler on it or its ancestors),
+    verbose output is written to ``sys.stderr``, as the API we replace does; an
+    application that configured logging gets the records through its own
+    handlers instead.
+
+    Args:
+        verbose: Every native log line (level ``DEBUG``) when true, only errors
+            when false.
     """
     logger.setLevel(logging.DEBUG if verbose else logging.ERROR)
     if verbose and not logger.hasHandlers():

@@ -16,7 +16,15 @@ __all__ = ["Singleton", "suppress_stdout_stderr", "common_prefix_length"]
 
 
 def common_prefix_length(a: Sequence[int] | npt.NDArray[np.intc], b: Sequence[int] | npt.NDArray[np.intc]) -> int:
-    """How many leading tokens ``a`` and ``b`` share."""
+    """Count the leading tokens two sequences share.
+
+    Args:
+        a: Token ids.
+        b: Token ids.
+
+    Returns:
+        The length of their common prefix.
+    """
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -38,12 +46,18 @@ class Singleton:
 
 @contextlib.contextmanager
 def suppress_stdout_stderr(disable: bool = True) -> Iterator[None]:
-    """Silence llama.cpp's log output inside the block (unless ``disable``).
+    """Silence llama.cpp's log output inside the block.
 
     Kept for code written for ``llama-cpp-python``, where it redirected the
     process's file descriptors. Here native output already goes through
     ``logging``, so this only raises the ``llama-cpp-python`` logger's level
     for the duration; no file descriptor is touched.
+
+    Args:
+        disable: Do nothing (callers pass ``disable=verbose``).
+
+    Yields:
+        Nothing; the logger's level is restored on exit.
     """
     if disable:
         yield

@@ -50,7 +50,18 @@ LLAMA_MAX_DEVICES: int = _b.llama_max_devices()
 
 # -------------------------------------------------- loading helpers (compat)
 def load_shared_library(lib_base_name: str, base_path: pathlib.Path) -> ctypes.CDLL:
-    """Open ``lib<name>.so`` / ``<name>.dll`` / ``lib<name>.dylib`` in ``base_path``."""
+    """Open a shared library by its base name, the way the platform spells it.
+
+    Args:
+        lib_base_name: The name without prefix or suffix (``"llama"``).
+        base_path: The directory to look in.
+
+    Returns:
+        The opened library (``lib<name>.so``, ``<name>.dll`` or ``lib<name>.dylib``).
+
+    Raises:
+        FileNotFoundError: No such file in ``base_path``.
+    """
     if sys.platform == "win32":
         candidates = [f"{lib_base_name}.dll", f"lib{lib_base_name}.dll"]
     elif sys.platform == "darwin":
@@ -68,7 +79,19 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def ctypes_function_for_shared_library(lib: ctypes.CDLL) -> Callable[..., Callable[[_F], _F]]:
-    """Decorator factory binding a typed Python stub to the C function of the same name."""
+    """Make a decorator that binds Python stubs to C functions of ``lib``.
+
+    Kept for code that declares extra functions the way ``llama-cpp-python`` does.
+
+    Args:
+        lib: The library holding the functions.
+
+    Returns:
+        ``ctypes_function(name, argtypes, restype, enabled=True)``, a decorator
+        factory: the decorated stub is replaced by the C function ``name`` with
+        those types (and the stub's name and docstring), or kept as is when
+        ``enabled`` is false.
+    """
 
     def ctypes_function(name: str, argtypes: List[Any], restype: Any, enabled: bool = True) -> Callable[[_F], _F]:
         def decorator(stub: _F) -> _F:
@@ -90,14 +113,36 @@ ctypes_function = ctypes_function_for_shared_library(_lib)
 
 # ------------------------------------------------------ Python-only shims
 def llama_set_adapter_lora(ctx: int, adapter: int, scale: float) -> int:
-    """Attach one LoRA adapter at ``scale`` (wraps ``llama_set_adapters_lora``)."""
+    """Attach one LoRA adapter to a context (a shim over ``llama_set_adapters_lora``).
+
+    Args:
+        ctx: The ``llama_context`` handle.
+        adapter: The ``llama_adapter_lora`` handle.
+        scale: The adapter's weight.
+
+    Returns:
+        0 on success, as the C function returns.
+    """
     adapters = (ctypes.c_void_p * 1)(adapter)
     scales = (ctypes.c_float * 1)(scale)
     return _b.llama_set_adapters_lora(ctx, adapters, 1, scales)
 
 
 def llama_apply_adapter_cvec(ctx: int, data: Any, len: int, n_embd: int, il_start: int, il_end: int) -> int:
-    """Apply (or, with ``data=None``, clear) a control vector (``llama_set_adapter_cvec``)."""
+    """Apply a control vector to a context, or clear it (a shim over ``llama_set_adapter_cvec``).
+
+    Args:
+        ctx: The ``llama_context`` handle.
+        data: ``n_embd`` floats per layer, as a ctypes float array, or ``None`` to
+            clear the control vector.
+        len: The number of floats in ``data``.
+        n_embd: The model's embedding size.
+        il_start: The first layer to apply it to.
+        il_end: The last layer to apply it to.
+
+    Returns:
+        0 on success, as the C function returns.
+    """
     return _b.llama_set_adapter_cvec(ctx, data, len, n_embd, il_start, il_end)
 
 
