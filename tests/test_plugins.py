@@ -11,9 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_python
 
 import llama_cpp_core
+from conftest import REPO, run_python
 
 DIST = REPO / "dist"
 BIN = Path(sys.executable).parent

@@ -94,7 +94,7 @@ def hosts():
     tag = str(os.getpid() % 10000)
     made = _make_namespaces(tag)
     if isinstance(made, str):
-        warnings.warn(f"RPC test on loopback only: {made}")
+        warnings.warn(f"RPC test on loopback only: {made}", stacklevel=2)
         made = [Host("", "127.0.0.1"), Host("", "127.0.0.1")]
         namespaced = False
     else:

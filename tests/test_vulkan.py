@@ -12,6 +12,7 @@ import os
 import re
 
 import pytest
+
 from conftest import run_python
 
 if importlib.util.find_spec("llama_cpp_core_vulkan") is None:
@@ -43,8 +44,9 @@ def generate(model_path: str, ngl: int, env: dict[str, str]) -> tuple[str, str, 
 
 
 def test_plugin_wheel_layout() -> None:
-    import llama_cpp_core
     import llama_cpp_core_vulkan
+
+    import llama_cpp_core
 
     lib = llama_cpp_core_vulkan.lib_dir() / "libggml-vulkan.so"
     assert lib.is_file()
