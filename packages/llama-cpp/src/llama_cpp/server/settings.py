@@ -66,14 +66,14 @@ class ModelSettings(BaseSettings):
         description="Sequences decoded together on this model (requests served at once); they share n_ctx.",
     )
     # RoPE / YaRN
-    rope_scaling_type: int = Field(default=-1)
+    rope_scaling_type: int = Field(default=-1, description="RoPE scaling (-1: from the model; 0 none, 1 linear, 2 yarn).")
     rope_freq_base: float = Field(default=0.0, description="RoPE base frequency (0: from the model).")
     rope_freq_scale: float = Field(default=0.0, description="RoPE frequency scale (0: from the model).")
-    yarn_ext_factor: float = Field(default=-1.0)
-    yarn_attn_factor: float = Field(default=1.0)
-    yarn_beta_fast: float = Field(default=32.0)
-    yarn_beta_slow: float = Field(default=1.0)
-    yarn_orig_ctx: int = Field(default=0)
+    yarn_ext_factor: float = Field(default=-1.0, description="YaRN extrapolation mix factor (-1: from the model).")
+    yarn_attn_factor: float = Field(default=1.0, description="YaRN attention magnitude scale.")
+    yarn_beta_fast: float = Field(default=32.0, description="YaRN low correction dimension.")
+    yarn_beta_slow: float = Field(default=1.0, description="YaRN high correction dimension.")
+    yarn_orig_ctx: int = Field(default=0, description="YaRN original context size (0: from the model).")
     # compute
     mul_mat_q: bool = Field(default=True, description="Accepted for compatibility (llama.cpp always uses it).")
     logits_all: bool = Field(
@@ -90,7 +90,7 @@ class ModelSettings(BaseSettings):
     flash_attn: bool = Field(default=False, description="Use flash attention.")
     last_n_tokens_size: int = Field(default=64, ge=0, description="Tokens the repeat penalty looks back over.")
     # LoRA / NUMA
-    lora_base: Optional[str] = Field(default=None)
+    lora_base: Optional[str] = Field(default=None, description="Accepted for compatibility (llama.cpp ignores it).")
     lora_path: Optional[str] = Field(default=None, description="A LoRA adapter to apply.")
     numa: Union[bool, int] = Field(default=False, description="NUMA strategy (true: distribute).")
     # chat and multimodal
@@ -101,18 +101,20 @@ class ModelSettings(BaseSettings):
     clip_model_path: Optional[str] = Field(default=None, description="Multimodal projector (mmproj) for vision.")
     # cache
     cache: bool = Field(default=False, description="Use a prompt-state cache.")
-    cache_type: Literal["ram", "disk"] = Field(default="ram")
+    cache_type: Literal["ram", "disk"] = Field(default="ram", description="Where the prompt-state cache lives.")
     cache_size: int = Field(default=2 << 30, description="Cache size in bytes.")
     # tokenizer / Hugging Face
-    hf_tokenizer_config_path: Optional[str] = Field(default=None)
-    hf_pretrained_model_name_or_path: Optional[str] = Field(default=None)
+    hf_tokenizer_config_path: Optional[str] = Field(
+        default=None, description="A tokenizer_config.json whose chat template formats the chats.")
+    hf_pretrained_model_name_or_path: Optional[str] = Field(
+        default=None, description="A Hugging Face tokenizer (needs transformers) for tokens and chat template.")
     hf_model_repo_id: Optional[str] = Field(default=None, description="Download `model` (a file glob) from this repo.")
     # speculative decoding
     draft_model: Optional[str] = Field(default=None, description="Any value enables prompt-lookup decoding.")
-    draft_model_num_pred_tokens: int = Field(default=10)
+    draft_model_num_pred_tokens: int = Field(default=10, description="Tokens proposed per draft.")
     # KV cache types
-    type_k: Optional[int] = Field(default=None)
-    type_v: Optional[int] = Field(default=None)
+    type_k: Optional[int] = Field(default=None, description="KV cache type of K (a ggml_type number).")
+    type_v: Optional[int] = Field(default=None, description="KV cache type of V (a ggml_type number).")
     verbose: bool = Field(default=True, description="Print llama.cpp's log.")
 
     @model_validator(mode="before")
