@@ -247,9 +247,10 @@ def test_tool_calls_streamed_with_index(client: openai.OpenAI) -> None:
     r = client.chat.completions.create(model="smol", messages=messages, tools=[WEATHER], tool_choice="required",
                                        max_tokens=40, temperature=0)
     assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
-    r = client.chat.completions.create(model="smol", messages=messages, tools=[WEATHER], tool_choice="auto",
-                                       max_tokens=20, temperature=0, stream=False)
-    assert r.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    stream = client.chat.completions.create(model="smol", messages=messages, tools=[WEATHER], tool_choice="auto",
+                                            max_tokens=20, temperature=0, stream=True)  # #1883: not an error
+    finishes = [ch.finish_reason for chunk in stream for ch in chunk.choices if ch.finish_reason]
+    assert finishes and finishes[-1] in ("stop", "length", "tool_calls")
 
 
 def test_chat_logprobs(client: openai.OpenAI) -> None:
@@ -302,6 +303,16 @@ def test_embeddings(client: openai.OpenAI, base: str) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         client.embeddings.create(model="smol", input="x")
     assert err.value.body["code"] == "embeddings_not_enabled"
+
+
+def test_ping_comments(model_path: str) -> None:
+    body = {"prompt": "word " * 100, "max_tokens": 2, "stream": True}  # the prompt takes a while: pings meanwhile
+    with serve([model(model_path, "smol")], ping_interval=0.01) as url:
+        raw = httpx.post(url + "/v1/completions", json=body, timeout=120).text
+    assert ": ping - " in raw and sse_events(raw)[-1] == "[DONE]"
+    with serve([model(model_path, "smol")], ping_interval=0.01, disable_ping_events=True) as url:
+        raw = httpx.post(url + "/v1/completions", json=body, timeout=120).text
+    assert ": ping" not in raw and sse_events(raw)[-1] == "[DONE]"
 
 
 # ---------------------------------------------------------------- errors
