@@ -74,6 +74,22 @@ def test_command_line_and_environment(model_path: str, stop_all: List[subprocess
     assert "/v1/chat/completions" in log and "200" in log  # the access log line, with its request id
 
 
+def test_uvicorn_factory_from_environment(model_path: str, stop_all: List[subprocess.Popen]) -> None:
+    port = free_port()
+    env = dict(os.environ, MODEL=model_path, MODEL_ALIAS="from-env", N_THREADS="1", N_THREADS_BATCH="1",
+               VERBOSE="false", API_KEY="env-key", MAX_QUEUE="3")
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "llama_cpp.server.app:create_app",
+                             "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    stop_all.append(proc)
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(proc, base)
+    assert httpx.get(base + "/v1/models").status_code == 401
+    sdk = openai.OpenAI(base_url=base + "/v1", api_key="env-key", max_retries=0)
+    assert [m.id for m in sdk.models.list().data] == ["from-env"]
+    assert sdk.completions.create(model="from-env", prompt="Hi", max_tokens=2).usage.completion_tokens == 2
+
+
 def test_yaml_config_file(model_path: str, tmp_path: Path, stop_all: List[subprocess.Popen]) -> None:
     port = free_port()
     config = tmp_path / "server.yaml"

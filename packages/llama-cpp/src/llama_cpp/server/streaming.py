@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import anyio
 import anyio.to_thread
@@ -65,8 +65,9 @@ class EventStream(Response):
         headers: Optional[Dict[str, str]] = None,
     ) -> None:
         super().__init__(content=None, status_code=200, headers=headers, media_type=self.media_type)
-        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
-        self.raw_headers += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        existing: List[Tuple[bytes, bytes]] = list(getattr(self, "raw_headers", []))
+        kept = [(k, v) for k, v in existing if k != b"content-length"]  # the body is streamed
+        self.raw_headers = kept + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         self.sources = list(sources)
         self.rewrite = rewrite
         self.finish = finish
