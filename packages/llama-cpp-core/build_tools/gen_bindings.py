@@ -637,7 +637,8 @@ class Generator:
             summary = f"C function ``{f.name}`` from ``{f.header}``."
             if f.deprecated:
                 summary += f" Deprecated: {f.deprecated}."
-            doc = self._docstring(summary, (f.comment.splitlines() if f.comment else []) + [f.c_decl + ";"])
+            decl = re.sub(r"\b_Bool\b", "bool", f.c_decl)  # as the headers spell it (stdbool.h)
+            doc = self._docstring(summary, (f.comment.splitlines() if f.comment else []) + [decl + ";"])
             w(f"    {f.name!r}: {doc!r},")
         w("}")
         w("")

@@ -33,19 +33,29 @@ globals().update({n: getattr(_b, n) for n in _exported})
 
 # ---------------------------------------------------------------- aliases
 byref = ctypes.byref
+"""``ctypes.byref``, for passing a ctypes object by pointer."""
 llama_token_p = ctypes.POINTER(_b.llama_token)
+"""``llama_token *``: a pointer to token ids (``ctypes.POINTER(llama_token)``)."""
 llama_memory_t_ctypes = ctypes.c_void_p
+"""The ctypes type of a ``llama_memory_t`` handle (``llama_get_memory``)."""
 llama_kv_cache_p = NewType("llama_kv_cache_p", int)
+"""A KV cache handle, as an ``int`` (the name of the older API)."""
 llama_kv_cache_p_ctypes = ctypes.c_void_p
+"""The ctypes type of a KV cache handle (the name of the older API)."""
 llama_sampler_p_ctypes = ctypes.POINTER(_b.llama_sampler)
+"""``struct llama_sampler *`` as a ctypes pointer type."""
 llama_adapter_lora_p = ctypes.c_void_p
+"""The ctypes type of a ``struct llama_adapter_lora *`` handle."""
 gguf_context_p = NewType("gguf_context_p", int)
+"""A ``struct gguf_context *`` handle, as an ``int``."""
 gguf_context_p_ctypes = ctypes.c_void_p
+"""The ctypes type of a ``struct gguf_context *`` handle."""
 
 # The loaded libllama, as a ctypes library object (some clients reach for it).
 _lib = _libraries().llama
 
 LLAMA_MAX_DEVICES: int = _b.llama_max_devices()
+"""How many devices a model can be split over (``llama_max_devices()`` of the loaded library)."""
 
 
 # -------------------------------------------------- loading helpers (compat)
