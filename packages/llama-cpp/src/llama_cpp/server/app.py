@@ -304,15 +304,21 @@ async def _with_model(state: ServerState, name: Optional[str], fn: Callable[[Any
 async def _enter(state: ServerState, request: Request, served: ServedModel) -> Any:
     """Admission (429 past the queue), a place among ``n_parallel`` (waiting is cancelled by a disconnect), the model."""
     if state.drain_deadline is not None:
-        raise ApiError(503, "The server is shutting down", "unavailable_error", None, "server_shutting_down",
-                       {"Retry-After": str(state.settings.retry_after)})
+        raise _shutting_down(state)
     served.admit(state.settings.retry_after)
     await _until_disconnect(request, served.enter)
     try:
+        if state.drain_deadline is not None and time.monotonic() >= state.drain_deadline:
+            raise _shutting_down(state)  # it waited past the end of the drain: do not start now
         return await anyio.to_thread.run_sync(state.manager.acquire_loaded, served)
     except BaseException:
         served.leave()
         raise
+
+
+def _shutting_down(state: ServerState) -> ApiError:
+    return ApiError(503, "The server is shutting down", "unavailable_error", None, "server_shutting_down",
+                    {"Retry-After": str(state.settings.retry_after)})
 
 
 def _leave(state: ServerState, served: ServedModel) -> None:
@@ -410,7 +416,7 @@ async def _start_stream(state: ServerState, served: ServedModel, llama: Any, met
         if len(calls) > 1:
             chunk = dict(chunk, choices=[dict(c, index=source * per_call_choices + c.get("index", 0))
                                          for c in chunk.get("choices", [])])
-        out = dict(chunk)
+        out = dict(chunk, id=meta["id"]) if meta.get("id") else dict(chunk)  # one id for the whole response
         out.pop("usage", None)  # usage goes in its own last chunk, and only when asked for
         if include_usage:
             out["usage"] = None

@@ -124,9 +124,10 @@ def completion_calls(llama: Any, body: CreateCompletionRequest, alias: str) -> T
     best_of = max(body.best_of or 1, n)
     if best_of > n and body.stream:
         raise ApiError(400, "best_of cannot be used with stream", param="best_of")
-    if accepts("create_completion", "n") and len(prompts) == 1:
-        base.update(prompt=prompts[0], n=n)
-        if best_of > n and accepts("create_completion", "best_of"):
+    if accepts("create_completion", "n") and accepts("create_completion", "best_of"):
+        # the engine decodes the prompts and their choices as one batch (choice index = prompt * n + k)
+        base.update(prompt=prompts if len(prompts) > 1 else prompts[0], n=n)
+        if best_of > n:
             base["best_of"] = best_of
         return [base], 1
     copies = best_of
@@ -231,21 +232,26 @@ def best_of_choices(response: Dict[str, Any], n: int, best_of: int, keep_logprob
     return dict(response, choices=kept)
 
 
-def _chunk_text(chunk: Dict[str, Any]) -> str:
-    parts: List[str] = []
-    for choice in chunk.get("choices") or []:
-        if "text" in choice:
-            parts.append(choice.get("text") or "")
-        delta = choice.get("delta") or {}
-        parts.append(delta.get("content") or "")
-        for call in delta.get("tool_calls") or []:
-            function = call.get("function") or {}
-            parts.append((function.get("name") or "") + (function.get("arguments") or ""))
-    return "".join(parts)
+def _choice_texts(chunks: List[Dict[str, Any]]) -> Dict[int, str]:
+    """The text each choice of a stream generated (content, or tool call names and arguments)."""
+    texts: Dict[int, List[str]] = {}
+    for chunk in chunks:
+        for choice in chunk.get("choices") or []:
+            parts = texts.setdefault(int(choice.get("index") or 0), [])
+            if "text" in choice:
+                parts.append(choice.get("text") or "")
+            delta = choice.get("delta") or {}
+            parts.append(delta.get("content") or "")
+            for call in delta.get("tool_calls") or []:
+                function = call.get("function") or {}
+                parts.append((function.get("name") or "") + (function.get("arguments") or ""))
+    return {index: "".join(parts) for index, parts in texts.items()}
 
 
 def _prompt_tokens_completion(llama: Any, call: Dict[str, Any]) -> int:
     prompt = call.get("prompt", "")
+    if isinstance(prompt, list) and prompt and isinstance(prompt[0], str):
+        return sum(_prompt_tokens_completion(llama, dict(call, prompt=p)) for p in prompt)
     if isinstance(prompt, list):
         return len(prompt)
     return len(llama.tokenize(str(prompt).encode("utf-8"), add_bos=True, special=False))
@@ -290,9 +296,9 @@ def stream_usage(llama: Any, calls: List[Dict[str, Any]], chunks: List[List[Dict
             prompt += _prompt_tokens_chat(llama, calls[i]) if chat else _prompt_tokens_completion(llama, calls[i])
         completion = 0
         for source in chunks:
-            text = "".join(_chunk_text(c) for c in source)
-            if text:
-                completion += len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+            for text in _choice_texts(source).values():
+                if text:
+                    completion += len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
