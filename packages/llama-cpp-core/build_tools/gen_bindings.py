@@ -537,6 +537,7 @@ class Generator:
         w("from typing import NewType")
         w("")
         w(f'LLAMA_CPP_COMMIT = "{commit}"')
+        w('"""The llama.cpp commit these bindings were generated from (and the libraries built from)."""')
         w(f"HEADERS = {tuple(Path(h).name for h in HEADERS)!r}")
         w("")
         w("# ---------------------------------------------------------------- macros")
@@ -572,7 +573,9 @@ class Generator:
             if name in self.records:
                 continue
             w(f"{name}_p = NewType({name + '_p'!r}, int)")
+            w(repr(f"A ``struct {name} *`` handle, as an ``int`` (``None`` for NULL)."))
             w(f"{name}_p_ctypes = ctypes.c_void_p")
+            w(repr(f"The ctypes type of a ``struct {name} *`` handle."))
         w("")
         w("# --------------------------------------------------------- record types")
         for r in self.records.values():
@@ -600,6 +603,8 @@ class Generator:
                 w(f"{name} = ctypes.CFUNCTYPE({', '.join([cb.restype] + cb.argtypes)})  # {cb.c_decl}")
                 if name in self.docs:
                     w(repr(self.docs[name]))
+                else:  # the type of a function-pointer member of a record, named after it
+                    w(repr(f"The C function-pointer type of the record member this is named after: ``{cb.c_decl}``."))
             else:
                 r = self.records[name]
                 if r.anonymous:
@@ -613,6 +618,7 @@ class Generator:
         for r in self.records.values():
             if r.c_name:
                 w(f"{r.name}_p = ctypes.POINTER({r.name})")
+                w(repr(f"``{r.c_name} *`` as a ctypes pointer type."))
         w("")
         w("# ------------------------------------------------------------- records")
         w("# (python name, C type, [(field, C member or None)]) for the layout check")

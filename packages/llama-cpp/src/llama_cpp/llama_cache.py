@@ -113,6 +113,7 @@ class LlamaRAMCache(BaseLlamaCache):
 
 
 LlamaCache = LlamaRAMCache
+"""The in-memory prompt cache, ``LlamaRAMCache``, under its older name."""
 
 
 class LlamaDiskCache(BaseLlamaCache):
