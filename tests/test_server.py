@@ -526,3 +526,15 @@ def test_config_file_two_models_lru(model_path: str, tmp_path: Any) -> None:
         assert r.model == "first" and loaded_models() == {"first": 1, "second": 0}
         with pytest.raises(openai.NotFoundError):
             sdk.completions.create(model="third", prompt="Hello", max_tokens=3)
+
+
+def test_llama_proxy_compat(model_path: str) -> None:
+    from llama_cpp.server.model import LlamaProxy
+
+    proxy = LlamaProxy([model(model_path, "a"), model(model_path, "b")])
+    first = proxy("a")
+    assert list(proxy) == ["a", "b"] and proxy["b"]["model_alias"] == "b"
+    second = proxy("b")  # the reference keeps one model: switching closes the other
+    assert first.ctx is None and second.ctx is not None
+    assert proxy("unknown") is not second and proxy.__call__().n_ctx() == 2048  # unknown or None: the first model
+    proxy.free()

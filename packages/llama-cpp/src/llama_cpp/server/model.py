@@ -22,7 +22,7 @@ import anyio
 from .errors import ApiError
 from .settings import ModelSettings
 
-__all__ = ["ServedModel", "ModelManager", "load_llama_from_model_settings", "parse_kv_overrides"]
+__all__ = ["ServedModel", "ModelManager", "LlamaProxy", "load_llama_from_model_settings", "parse_kv_overrides"]
 
 logger = logging.getLogger("llama_cpp.server")
 
@@ -270,3 +270,42 @@ class ModelManager:
     def close(self) -> None:
         for served in self.models.values():
             served.unload()
+
+
+class LlamaProxy:
+    """``llama-cpp-python``'s model holder, for code that imports it: one ``Llama`` loaded at a time.
+
+    ``proxy(alias)`` returns the model's ``Llama``, closing the previous one when
+    the alias changes; ``None`` or an unknown alias means the first model, as in
+    the reference (the server itself answers 404 for unknown names and may keep
+    several models loaded: see :class:`ModelManager`).
+    """
+
+    def __init__(self, models: List[ModelSettings]) -> None:
+        self._manager = ModelManager(models, max_loaded=1)
+        self._current: Optional[ServedModel] = None
+
+    def __call__(self, model: Optional[str] = None) -> Any:
+        served = self._manager.models.get(model or "") or next(iter(self._manager.models.values()))
+        if self._current is not None and self._current is not served:
+            self._current.unload()
+        self._current = served
+        return served.load()
+
+    def __getitem__(self, model: str) -> Dict[str, Any]:
+        return self._manager.models[model].settings.model_dump()
+
+    def __setitem__(self, model: str, settings: Any) -> None:
+        if isinstance(settings, dict):
+            settings = ModelSettings.model_validate(settings)
+        self._manager.models[model] = ServedModel(settings, self._manager.models[model].max_queue
+                                                  if model in self._manager.models else 64)
+
+    def __iter__(self) -> Any:
+        return iter(self._manager.models)
+
+    def free(self) -> None:
+        self._manager.close()
+        self._current = None
+
+    load_llama_from_model_settings = staticmethod(load_llama_from_model_settings)
