@@ -126,6 +126,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # every running request may hold a worker thread (a whole call, or one token of a stream at a time)
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        wanted = 2 * sum(m.n_parallel for m in state.manager.models.values()) + 16
+        limiter.total_tokens = max(limiter.total_tokens, wanted)
         loader = threading.Thread(target=state.preload, name="llama-server-preload", daemon=True)
         loader.start()
         try:
