@@ -129,6 +129,23 @@ def test_health_and_headers(base: str) -> None:
     assert len(generated) == 32
 
 
+def test_health_503_until_loaded(model_path: str) -> None:
+    # the app as a plain ASGI callable, before its lifespan has loaded the model
+    app = create_app(server_settings=ServerSettings(), model_settings=[model(model_path, "smol")])
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as asgi:
+            r = await asgi.get("/health")
+            assert r.status_code == 503
+            assert r.json() == {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
+            app.state.llama.preload()
+            r = await asgi.get("/health")
+            assert r.status_code == 200 and r.json() == {"status": "ok"}
+        app.state.llama.manager.close()
+
+    asyncio.run(main())
+
+
 def test_chat_completion(client: openai.OpenAI) -> None:
     r = client.chat.completions.create(model="smol", messages=HELLO, max_tokens=12, temperature=0)
     assert r.object == "chat.completion" and r.model == "smol"
@@ -244,9 +261,10 @@ def test_tool_calls_streamed_with_index(client: openai.OpenAI) -> None:
     assert deltas[0].id and deltas[0].type == "function" and deltas[0].function.name == "get_weather"
     arguments = json.loads("".join(d.function.arguments or "" for d in deltas))
     jsonschema.validate(arguments, WEATHER["function"]["parameters"])
-    r = client.chat.completions.create(model="smol", messages=messages, tools=[WEATHER], tool_choice="required",
-                                       max_tokens=40, temperature=0)
-    assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
+    stream = client.chat.completions.create(model="smol", messages=messages, tools=[WEATHER], tool_choice="required",
+                                            max_tokens=40, temperature=0, stream=True)
+    deltas = [tc for chunk in stream for ch in chunk.choices for tc in (ch.delta.tool_calls or [])]
+    assert deltas and all(d.index == 0 for d in deltas) and deltas[0].function.name == "get_weather"
     stream = client.chat.completions.create(model="smol", messages=messages, tools=[WEATHER], tool_choice="auto",
                                             max_tokens=20, temperature=0, stream=True)  # #1883: not an error
     finishes = [ch.finish_reason for chunk in stream for ch in chunk.choices if ch.finish_reason]
