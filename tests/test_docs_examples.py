@@ -16,8 +16,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from docs_blocks import Block, MarkdownError, page_blocks, python_blocks
+
+from conftest import REPO
 
 PAGES = sorted(p for p in (REPO / "docs").rglob("*.md") if "_ext" not in p.parts) + [REPO / "README.md"]
 

@@ -25,6 +25,7 @@ from typing import Iterator
 
 import pytest
 from cdp import Browser, find_chromium
+
 from conftest import REPO
 
 # (heading id on the reference page, text its docstring must contain, or "" for any text)
