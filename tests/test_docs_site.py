@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
@@ -129,6 +131,16 @@ def test_reference_page_shows_the_api_with_docstrings(browser: Browser, base_url
     keep = os.environ.get("LLAMA_CPP_DOCS_SCREENSHOT")
     if keep:
         shutil.copyfile(shot, keep)
+
+
+def test_site_states_the_version_and_the_llama_cpp_commit(browser: Browser, base_url: str) -> None:
+    version = metadata.version("llama-cpp")
+    commit = json.loads((REPO / "vendor" / "llama.cpp.pin.json").read_text())["commit"]
+    browser.goto(base_url)
+    footer = browser.evaluate("document.querySelector('.md-copyright').innerText")
+    assert version in footer and commit in footer, footer
+    body = browser.evaluate("document.querySelector('article').innerText")
+    assert f"llama-cpp {version}" in body and commit in body, body[:500]
 
 
 def test_search_finds_create_chat_completion(browser: Browser, base_url: str) -> None:
