@@ -2,7 +2,10 @@
 
 The blocks of one page run in order, in one namespace, in a fresh interpreter whose
 working directory is a temporary folder where ``model.gguf`` is the SmolLM2 test model
-(so examples write ``Llama(model_path="model.gguf")``). A block preceded by
+(so examples write ``Llama(model_path="model.gguf")``), ``mmproj.gguf`` a tiny
+multimodal projector that fits it and ``image.png`` a small picture (both from
+tests/mmproj_fixture.py: random weights, so the pipeline runs but answers mean
+nothing). A block preceded by
 ``<!-- docs-test: skip (reason) -->`` is not run (it needs a GPU, a remote host, ...).
 """
 
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from docs_blocks import Block, MarkdownError, page_blocks, python_blocks
+from mmproj_fixture import tiny_png, write_tiny_mmproj
 
 from conftest import REPO
 
@@ -49,6 +53,8 @@ def _page_id(page: Path) -> str:
 @pytest.mark.parametrize("page", [p for p in PAGES if _runnable(p)], ids=_page_id)
 def test_page_examples_run(page: Path, model_path: str, tmp_path: Path) -> None:
     (tmp_path / "model.gguf").symlink_to(model_path)
+    write_tiny_mmproj(tmp_path / "mmproj.gguf")
+    (tmp_path / "image.png").write_bytes(tiny_png(64, 48))
     blocks = [(b.label, b.line, b.code) for b in _runnable(page)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     result = subprocess.run(
