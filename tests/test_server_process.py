@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
@@ -122,14 +123,21 @@ def test_sigterm_during_a_stream(model_path: str, stop_all: List[subprocess.Pope
     body = {"prompt": "Once upon a time", "max_tokens": 1800, "stream": True, "temperature": 0,
             "logit_bias": {"2": -100}}
     raw = ""
+    plain: Dict[str, httpx.Response] = {}  # a non-streamed request running at the same time
+    waiter = threading.Thread(target=lambda: plain.update(
+        r=httpx.post(base + "/v1/completions", json=dict(body, stream=False), timeout=60)))
     with httpx.stream("POST", base + "/v1/completions", json=body, timeout=60) as response:
         chunks = response.iter_text()
         raw += next(chunks)
+        waiter.start()
+        time.sleep(0.5)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         for text in chunks:
             raw += text
     ended = time.monotonic() - started
+    waiter.join(30)
+    assert plain["r"].status_code == 503 and plain["r"].json()["error"]["code"] == "server_shutting_down"
     events = sse_events(raw)
     assert events[-1] == "[DONE]"
     last = json.loads(events[-2])

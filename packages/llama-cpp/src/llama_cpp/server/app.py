@@ -364,7 +364,7 @@ async def _generate(state: ServerState, request: Request, body: Any, chat: bool)
                                            context)
             handed_off = True
             return response
-        responses = await _run_calls(method, calls)
+        responses = await _unless_drained(state, lambda: _run_calls(method, calls))
         result = C.merge_responses(responses, n_prompts)
         if not chat and len(calls) > 1:
             n = body.n or 1
@@ -382,13 +382,35 @@ async def _generate(state: ServerState, request: Request, body: Any, chat: bool)
             _leave(state, served)
 
 
+async def _unless_drained(state: ServerState, work: Callable[[], Awaitable[T]]) -> T:
+    """``await work()``, or a 503 once a shutdown's grace period is over (the call is abandoned, not awaited)."""
+    result: List[T] = []
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while True:
+                deadline = state.drain_deadline
+                if deadline is not None and time.monotonic() >= deadline:
+                    group.cancel_scope.cancel()
+                    return
+                await anyio.sleep(0.25)
+
+        group.start_soon(watch)
+        result.append(await work())
+        group.cancel_scope.cancel()
+    if not result:
+        raise _shutting_down(state)
+    return result[0]
+
+
 async def _run_calls(method: Callable[..., Any], calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    # abandon_on_cancel: only a shutdown cancels a running call, and it must not wait for the whole generation
     if len(calls) == 1:
-        return [await anyio.to_thread.run_sync(lambda: method(**calls[0]))]
+        return [await anyio.to_thread.run_sync(lambda: method(**calls[0]), abandon_on_cancel=True)]
     results: List[Any] = [None] * len(calls)
 
     async def one(i: int) -> None:
-        results[i] = await anyio.to_thread.run_sync(lambda: method(**calls[i]))
+        results[i] = await anyio.to_thread.run_sync(lambda: method(**calls[i]), abandon_on_cancel=True)
 
     async with anyio.create_task_group() as group:
         for i in range(len(calls)):
