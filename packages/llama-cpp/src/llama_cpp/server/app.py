@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -268,9 +268,24 @@ def _model_data(served: ServedModel) -> ModelData:
 
 
 # ---------------------------------------------------------------- running calls
+async def _captured(work: Callable[[], Awaitable[T]]) -> Tuple[bool, Any]:
+    """``(True, result)`` or ``(False, exception)``: errors leave a task group as themselves, not in a group."""
+    try:
+        return True, await work()
+    except Exception as exc:
+        return False, exc
+
+
+def _unwrap(outcome: Tuple[bool, Any]) -> Any:
+    ok, value = outcome
+    if not ok:
+        raise value
+    return value
+
+
 async def _until_disconnect(request: Request, work: Callable[[], Awaitable[T]]) -> T:
     """``await work()``, cancelled if the client disconnects first (raises ``_ClientGone``)."""
-    result: List[T] = []
+    outcome: Optional[Tuple[bool, Any]] = None
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
@@ -281,11 +296,11 @@ async def _until_disconnect(request: Request, work: Callable[[], Awaitable[T]]) 
                     return
 
         group.start_soon(watch)
-        result.append(await work())
+        outcome = await _captured(work)
         group.cancel_scope.cancel()
-    if not result:
+    if outcome is None:
         raise _ClientGone()
-    return result[0]
+    return _unwrap(outcome)
 
 
 async def _with_model(state: ServerState, name: Optional[str], fn: Callable[[Any], T]) -> T:
@@ -384,7 +399,7 @@ async def _generate(state: ServerState, request: Request, body: Any, chat: bool)
 
 async def _unless_drained(state: ServerState, work: Callable[[], Awaitable[T]]) -> T:
     """``await work()``, or a 503 once a shutdown's grace period is over (the call is abandoned, not awaited)."""
-    result: List[T] = []
+    outcome: Optional[Tuple[bool, Any]] = None
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
@@ -396,11 +411,11 @@ async def _unless_drained(state: ServerState, work: Callable[[], Awaitable[T]]) 
                 await anyio.sleep(0.25)
 
         group.start_soon(watch)
-        result.append(await work())
+        outcome = await _captured(work)
         group.cancel_scope.cancel()
-    if not result:
+    if outcome is None:
         raise _shutting_down(state)
-    return result[0]
+    return _unwrap(outcome)
 
 
 async def _run_calls(method: Callable[..., Any], calls: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -410,12 +425,13 @@ async def _run_calls(method: Callable[..., Any], calls: List[Dict[str, Any]]) ->
     results: List[Any] = [None] * len(calls)
 
     async def one(i: int) -> None:
-        results[i] = await anyio.to_thread.run_sync(lambda: method(**calls[i]), abandon_on_cancel=True)
+        results[i] = await _captured(
+            lambda: anyio.to_thread.run_sync(lambda: method(**calls[i]), abandon_on_cancel=True))
 
     async with anyio.create_task_group() as group:
         for i in range(len(calls)):
             group.start_soon(one, i)
-    return results
+    return [_unwrap(outcome) for outcome in results]
 
 
 def _lazy(method: Callable[..., Any], call: Dict[str, Any]) -> Iterator[Dict[str, Any]]:
