@@ -384,10 +384,14 @@ def test_local_files_refused_and_body_limit(base: str) -> None:
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 
-def test_max_tokens_clamped_to_context(base: str) -> None:
-    r = httpx.post(base + "/v1/completions", json={"prompt": "Hi", "max_tokens": 10**9, "temperature": 0,
-                                                   "stop": ["\n"]}, timeout=120)
-    assert r.status_code == 200
+def test_max_tokens_clamped_to_context(model_path: str) -> None:
+    with serve([model(model_path, "small", n_ctx=256)]) as url:
+        r = httpx.post(url + "/v1/completions", json={"prompt": "Once upon a time", "max_tokens": 10**9,
+                                                      "temperature": 0, "logit_bias": {"2": -100}}, timeout=120)
+    assert r.status_code == 200, r.text
+    usage = r.json()["usage"]
+    assert r.json()["choices"][0]["finish_reason"] == "length"
+    assert 200 < usage["total_tokens"] <= 256  # it ran until the context was full, not into an error
 
 
 # ---------------------------------------------------------------- auth
