@@ -41,11 +41,15 @@ def model(model_path: str, alias: str, **overrides: Any) -> ModelSettings:
     return ModelSettings(**values)
 
 
+APPS: Dict[str, Any] = {}  # base URL -> the app serving it
+
+
 @contextlib.contextmanager
 def serve(models: List[ModelSettings], **server: Any) -> Iterator[str]:
     """A uvicorn server for ``create_app`` on a free loopback port, until the block ends; yields its base URL."""
     app = create_app(server_settings=ServerSettings(**server), model_settings=models)
     port = free_port()
+    APPS[f"http://127.0.0.1:{port}"] = app
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=10)
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
@@ -331,6 +335,30 @@ def test_ping_comments(model_path: str) -> None:
     with serve([model(model_path, "smol")], ping_interval=0.01, disable_ping_events=True) as url:
         raw = httpx.post(url + "/v1/completions", json=body, timeout=120).text
     assert ": ping" not in raw and sse_events(raw)[-1] == "[DONE]"
+
+
+def test_failure_mid_stream_is_an_error_event(model_path: str) -> None:
+    body = {"model": "smol", "prompt": "Once upon a time", "max_tokens": 1500, "stream": True, "temperature": 0,
+            "logit_bias": {"2": -100}}
+    with serve([model(model_path, "smol")]) as url:
+        served = APPS[url].state.llama.manager.models["smol"]
+        raw = ""
+        with httpx.stream("POST", url + "/v1/completions", json=body, timeout=60) as response:
+            chunks = response.iter_text()
+            raw += next(chunks)
+            served.llama.close()  # the model goes away under the stream
+            raw += "".join(chunks)
+        events = sse_events(raw)
+        assert events[-1] == "[DONE]"
+        assert json.loads(events[-2])["error"]["message"] == "this Llama is closed; create a new one"
+        # the SDK raises it
+        served.unload()
+        sdk = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        stream = sdk.completions.create(**{k: v for k, v in body.items() if k != "stream"}, stream=True)
+        with pytest.raises(openai.APIError):
+            for i, _ in enumerate(stream):
+                if i == 0:
+                    served.llama.close()
 
 
 # ---------------------------------------------------------------- errors

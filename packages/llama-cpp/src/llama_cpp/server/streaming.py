@@ -162,11 +162,16 @@ class EventStream(Response):
                                     "more_body": True})
                         last_sent = time.monotonic()
         if self.outcome == "complete":
+            trailing: List[Dict[str, Any]] = []
+            if not failure:
+                try:
+                    trailing = await anyio.to_thread.run_sync(self.finish, chunks)
+                except Exception as exc:  # e.g. the model was closed under the stream
+                    failure.append(exc)
             if failure:
                 self.outcome = "error"
                 error = error_from_exception(failure[0], self.error_context)
                 await send({"type": "http.response.body", "body": sse_event(error.body()), "more_body": True})
-            else:
-                for chunk in await anyio.to_thread.run_sync(self.finish, chunks):
-                    await send({"type": "http.response.body", "body": sse_event(chunk), "more_body": True})
+            for chunk in trailing:
+                await send({"type": "http.response.body", "body": sse_event(chunk), "more_body": True})
         await send({"type": "http.response.body", "body": sse_event("[DONE]"), "more_body": True})
