@@ -122,7 +122,8 @@ def create_app(
     """The OpenAI-compatible app for these settings (from the environment / ``CONFIG_FILE`` when none are given)."""
     server, models = _resolve_settings(settings, server_settings, model_settings)
     state = ServerState(server, models)
-    logger.addFilter(RequestIdFilter())
+    if not any(isinstance(f, RequestIdFilter) for f in logger.filters):
+        logger.addFilter(RequestIdFilter())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -193,7 +194,6 @@ def _open_routes(state: ServerState) -> APIRouter:
 def _api_routes(state: ServerState) -> APIRouter:
     router = APIRouter(dependencies=[Depends(_authenticate(state))])
     manager = state.manager
-    settings = state.settings
 
     @router.get("/metrics", tags=["Operations"], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
@@ -259,7 +259,6 @@ def _api_routes(state: ServerState) -> APIRouter:
 
         return DetokenizeInputResponse(text=await _with_model(state, body.model, run))
 
-    del settings
     return router
 
 
