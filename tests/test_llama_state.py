@@ -71,8 +71,8 @@ def test_prompt_cache_hit_evaluates_fewer_tokens(model_path: str, tmp_path: Path
     with Llama(model_path=model_path, n_ctx=512, verbose=False) as reader:
         reader.set_cache(cache)
         loads = []
-        original = reader._load_state
-        reader._load_state = lambda s: (loads.append(1), original(s))[1]  # type: ignore[method-assign]
+        original = reader.load_state  # cache hits restore through the public method, once each
+        reader.load_state = lambda s: (loads.append(1), original(s))[1]  # type: ignore[method-assign]
         before = evals(reader)
         hit = reader.create_completion(PROMPT, max_tokens=6, temperature=0)
         assert len(loads) == 1

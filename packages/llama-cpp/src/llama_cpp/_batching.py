@@ -269,6 +269,7 @@ class BatchGenerator:
             raise decode_error(rc, n)
         self._advance()
         ctx = self._ctx.ctx
+        assert ctx is not None
         events: List[TokenEvent] = []
         for s, row in sampled:
             followers = [f for f in self._running if f.leader is s]

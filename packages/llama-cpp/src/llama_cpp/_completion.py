@@ -263,9 +263,9 @@ class BatchedCompletion:
                 text = piece.decode("utf-8", errors="ignore")
                 entry = {"tokens": [text], "text_offset": [c.offset], "token_logprobs": [event.logprob],
                          "top_logprobs": [event.top_logprobs]}
+                c.lp_offsets.append(c.offset)
                 c.offset += len(text)
                 c.lp_tokens.append(text)
-                c.lp_offsets.append(entry["text_offset"][0])
                 c.lp_values.append(event.logprob)
                 c.lp_top.append(event.top_logprobs)
             if c.assembler.feed(piece):

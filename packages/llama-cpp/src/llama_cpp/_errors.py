@@ -44,11 +44,13 @@ class LlamaDecodeError(LlamaError, RuntimeError):
 
 
 def context_overflow(requested: int, n_ctx: int) -> ContextOverflowError:
-    """The error for ``requested`` tokens in an ``n_ctx`` window (the reference's wording, then advice)."""
-    return ContextOverflowError(
-        f"Requested tokens ({requested}) exceed context window of {n_ctx}; "
-        "shorten the prompt or max_tokens, or create the Llama with a larger n_ctx"
-    )
+    """The error for ``requested`` tokens in an ``n_ctx`` window.
+
+    The wording is exactly the reference's: servers and clients match it to
+    recognise a context overflow (the OpenAI-compatible server turns it into
+    its ``context_length_exceeded`` error).
+    """
+    return ContextOverflowError(f"Requested tokens ({requested}) exceed context window of {n_ctx}")
 
 
 def decode_error(code: int, n_tokens: int) -> LlamaDecodeError:

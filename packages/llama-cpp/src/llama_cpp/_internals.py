@@ -14,6 +14,7 @@ import os
 from typing import Dict, List, Optional, Sequence
 
 from . import llama_cpp as C
+from ._errors import decode_error
 from ._numpy import np
 
 __all__ = ["LlamaModel", "LlamaContext", "LlamaBatch", "LlamaSampler", "normalize_embedding"]
@@ -316,7 +317,7 @@ class LlamaContext:
     def decode(self, batch: LlamaBatch) -> None:
         rc = C.llama_decode(self.ctx, batch.batch)
         if rc != 0:
-            raise RuntimeError(f"llama_decode returned {rc}")
+            raise decode_error(rc, batch.n_tokens())
 
     def encode(self, batch: LlamaBatch) -> None:
         rc = C.llama_encode(self.ctx, batch.batch)
@@ -383,7 +384,7 @@ class LlamaBatch:
     def reset(self) -> None:
         self.batch.n_tokens = 0
 
-    def set_batch(self, batch: Sequence[int], n_past: int, logits_all: bool) -> None:
+    def set_batch(self, batch: Sequence[int], n_past: int, logits_all: bool, seq_id: int = 0) -> None:
         if self._closed or self._token is None:
             raise RuntimeError("this batch is closed (or holds embeddings, not tokens)")
         n = len(batch)
@@ -393,9 +394,9 @@ class LlamaBatch:
         self._token[:n] = batch
         self._pos[:n] = np.arange(n_past, n_past + n, dtype=np.int32)
         self._n_seq_id[:n] = 1
-        seq_id = self.batch.seq_id
+        ids = self.batch.seq_id
         for i in range(n):
-            seq_id[i][0] = 0
+            ids[i][0] = seq_id
         self._logits[:n] = 1 if logits_all else 0
         self._logits[n - 1] = 1
 

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 from llama_cpp_core import _bindings as B
 from llama_cpp_core._log import capture_errors
 
+from ._generate import evaluate
 from ._internals import _check_path
 from ._numpy import np
+from ._utils import common_prefix_length
 
 if TYPE_CHECKING:  # pragma: no cover
     from .llama import Llama
@@ -196,9 +198,13 @@ class MediaPrompt:
             B.mtmd_input_chunks_free(chunks)
 
     def _evaluate(self, llama: Llama, mtmd: MtmdContext, spans: List[_Span]) -> List[int]:
+        engine = llama._engine
+        assert engine is not None and engine.default is not None
+        seq = engine.default  # images go to the single-sequence API's sequence
+        ctx = engine.require_open()
         expected = [t for s in spans for t in s.ids]
         total = len(expected)
-        n_ctx = llama._n_ctx
+        n_ctx = engine.n_ctx
         need = max(total, sum(s.cells for s in spans))
         if need >= n_ctx:
             raise ValueError(f"Prompt exceeds n_ctx: {need} > {n_ctx}")
@@ -208,13 +214,44 @@ class MediaPrompt:
             if s.chunk is not None and B.mtmd_decode_use_non_causal(mtmd.ctx, s.chunk) and s.cells > n_ubatch:
                 raise ValueError(f"{s.label} takes {s.cells} tokens, and this model attends over an image in one "
                                  f"batch: create the Llama with n_ubatch >= {s.cells} (and n_batch >= it)")
-        have = llama.input_ids[: llama.n_tokens].tolist()
-        keep = llama.longest_token_prefix(have, expected)
+        keep = common_prefix_length(seq.tokens.tolist(), expected)
         for s in spans:  # half an image cannot be kept: back up to its start
             if s.chunk is not None and s.start < keep < s.end:
                 keep = s.start
-        if keep == total == llama.n_tokens and llama._logits_fresh and llama._restored_logits is None:
+        if keep == total == seq.n_tokens and seq.logits_fresh and seq.restored_logits is None:
             return expected
+        if keep == total:  # everything is there but the last logits are not: redo the last text token
+            keep = total - 1
+        seq.restored_logits = None  # logits saved by load_state() belong to another prompt
+        if keep > 0 and not ctx.kv_cache_seq_rm(seq.seq_id, keep, -1):
+            keep = 0
+        if keep == 0:
+            engine.reset_default()
+            ctx.kv_cache_seq_rm(seq.seq_id, 0, -1)
+        seq.n_tokens = keep
+        seq.logits_fresh = False
+        for s in spans:
+            if s.end <= keep:
+                continue
+            if s.chunk is None:
+                evaluate(engine, seq, s.ids[max(keep - s.start, 0):], explicit_positions=True)
+                continue
+            start = seq.n_tokens
+            new_n_past = B.llama_pos(start)
+            rc = B.mtmd_helper_eval_chunk_single(
+                mtmd.ctx, ctx.ctx, s.chunk, start, seq.seq_id, min(engine.n_batch, n_ubatch), False,
+                ctypes.byref(new_n_past),
+            )
+            if rc != 0:
+                if not ctx.kv_cache_seq_rm(seq.seq_id, start, -1):  # a recurrent state cannot drop half an image
+                    engine.reset_default()
+                    ctx.kv_cache_seq_rm(seq.seq_id, 0, -1)
+                raise RuntimeError(f"llama.cpp could not encode or decode {s.label} "
+                                   f"(mtmd_helper_eval_chunk_single returned {rc})")
+            seq.input_ids[start: s.end] = s.ids
+            seq.n_tokens = s.end
+        seq.logits_fresh = True  # the last span is text (checked by _tokenize): its logits are current
+        return expected
         if keep == total:  # everything is there but the last logits are not: redo the last text token
             keep = total - 1
         assert llama._ctx is not None

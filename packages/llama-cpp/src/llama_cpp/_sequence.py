@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._internals import LlamaModel
     from ._logits import LogitsProcessorList, StoppingCriteriaList
 
-__all__ = ["GenerationRequest", "SequenceState", "TokenEvent"]
+__all__ = ["GenerationRequest", "Sequence", "SequenceState", "TokenEvent"]
 
 _uids = itertools.count(1)
 
@@ -113,3 +113,51 @@ class SequenceState:
         if self.chain is not None:
             self.chain.close()
             self.chain = None
+
+
+class Sequence:
+    """The sequence the single-sequence API works on (``eval``, ``sample``, ``generate``, state).
+
+    ``input_ids[:n_tokens]`` are the tokens the KV cache holds for
+    :attr:`seq_id`; ``scores`` holds their logits rows with ``logits_all``
+    (else one row). :attr:`logits_fresh` says whether the context's last
+    logits belong to ``input_ids[n_tokens - 1]``; :attr:`restored_logits` is
+    the row a loaded state carried, used instead of evaluating again.
+    """
+
+    def __init__(self, seq_id: int, n_ctx: int, n_vocab: int, logits_all: bool) -> None:
+        self.seq_id = seq_id
+        self.n_ctx = n_ctx
+        self.n_vocab = n_vocab
+        self.logits_all = logits_all
+        self.input_ids: npt.NDArray[np.intc] = np.zeros((n_ctx,), dtype=np.intc)
+        # with logits_all, rows are added as positions are evaluated (not n_ctx x n_vocab up front)
+        self.scores: npt.NDArray[np.single] = np.zeros((0 if logits_all else 1, n_vocab), dtype=np.single)
+        self.n_tokens = 0
+        self.logits_fresh = False
+        self.restored_logits: Optional[npt.NDArray[np.single]] = None
+        self.sampler: Optional[SamplerChain] = None  # the chain of the stream in progress
+
+    @property
+    def tokens(self) -> npt.NDArray[np.intc]:
+        """The evaluated tokens (a view)."""
+        return self.input_ids[: self.n_tokens]
+
+    def forget(self) -> None:
+        """Hold nothing any more (the caller has removed or lost the KV cells)."""
+        self.n_tokens = 0
+        self.logits_fresh = False
+        self.restored_logits = None
+
+    def grow_scores(self, rows: int) -> None:
+        """Make room for ``rows`` logits rows (``logits_all``)."""
+        have = self.scores.shape[0]
+        if rows > have:
+            grown = np.zeros((min(max(rows, 2 * have, 64), self.n_ctx), self.n_vocab), dtype=np.single)
+            grown[:have] = self.scores
+            self.scores = grown
+
+    def close(self) -> None:
+        if self.sampler is not None:
+            self.sampler.close()
+            self.sampler = None
