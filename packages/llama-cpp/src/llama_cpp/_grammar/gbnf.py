@@ -32,13 +32,12 @@ from typing import Dict, List, Optional, Tuple
 
 __all__ = ["GrammarError", "ParsedGrammar", "parse_gbnf", "MAX_REPETITIONS", "MAX_CODE_POINT", "MAX_NESTING"]
 
-#: Deepest nesting of parentheses this checker follows.
 MAX_NESTING = 300
-#: llama.cpp's cap on ``{m,n}`` counts and on rules produced by nested repetition.
+"""Deepest nesting of parentheses this checker follows."""
 MAX_REPETITIONS = 2000
-#: Largest Unicode code point; classes are judged against ``[1, MAX_CODE_POINT]``
-#: (code point 0 never reaches the grammar: it ends llama.cpp's C strings).
+"""llama.cpp's cap on ``{m,n}`` counts and on rules produced by nested repetition."""
 MAX_CODE_POINT = 0x10FFFF
+"""Largest Unicode code point; classes are judged against ``[1, MAX_CODE_POINT]`` (code point 0 never reaches the grammar: it ends llama.cpp's C strings)."""
 _UINT32_MAX = 0xFFFFFFFF
 _UINT64_MAX = 0xFFFFFFFFFFFFFFFF
 

@@ -11,8 +11,8 @@ from .json_schema import json_schema_to_gbnf
 
 __all__ = ["LLAMA_GRAMMAR_DEFAULT_ROOT", "LlamaGrammar"]
 
-#: The rule generation starts from.
 LLAMA_GRAMMAR_DEFAULT_ROOT = "root"
+"""The rule generation starts from."""
 
 
 class LlamaGrammar:

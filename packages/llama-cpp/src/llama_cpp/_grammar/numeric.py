@@ -21,8 +21,8 @@ from typing import List, Optional, Tuple
 
 __all__ = ["MAX_DIGITS", "integer_range", "number_range"]
 
-#: Digits allowed on an unbounded side (the plain ``integer`` rule's limit too).
 MAX_DIGITS = 16
+"""Digits allowed on an unbounded side (the plain ``integer`` rule's limit too)."""
 
 _Digits = List[Tuple[int, int]]  # per position: the inclusive digit range
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 __all__ = ["ARITHMETIC_GBNF", "C_GBNF", "CHESS_GBNF", "JAPANESE_GBNF", "JSON_ARR_GBNF", "JSON_GBNF", "LIST_GBNF"]
 
-#: Arithmetic expressions: lines of ``expr = term``.
 ARITHMETIC_GBNF = r"""
 root  ::= (expr "=" ws term "\n")+
 expr  ::= term ([-+*/] term)*
@@ -21,8 +20,8 @@ ident ::= [a-z] [a-z0-9_]* ws
 num   ::= [0-9]+ ws
 ws    ::= [ \t\n]*
 """
+"""Arithmetic expressions: lines of ``expr = term``."""
 
-#: A small subset of C: function declarations with simple statements.
 C_GBNF = r"""
 root ::= (declaration)*
 
@@ -67,8 +66,8 @@ multiLineComment ::= "/*" ( [^*] | ("*" [^/]) )* "*/"
 
 ws ::= ([ \t\n]+)
 """
+"""A small subset of C: function declarations with simple statements."""
 
-#: Chess moves in algebraic (PGN-style) notation, numbered move pairs.
 CHESS_GBNF = r"""
 # Specifies chess moves as a list in algebraic notation, using PGN conventions
 
@@ -84,8 +83,8 @@ pawn    ::= ([a-h] "x")? [a-h] [1-8] ("=" [NBKQR])?
 
 castle  ::= "O-O" "-O"?
 """
+"""Chess moves in algebraic (PGN-style) notation, numbered move pairs."""
 
-#: Japanese text: hiragana, katakana, CJK ideographs and Japanese punctuation.
 JAPANESE_GBNF = r"""
 # A probably incorrect grammar for Japanese
 root        ::= jp-char+ ([ \t\n] jp-char+)*
@@ -95,8 +94,8 @@ katakana    ::= [ァ-ヿ]
 punctuation ::= [、-〾]
 cjk         ::= [一-鿿]
 """
+"""Japanese text: hiragana, katakana, CJK ideographs and Japanese punctuation."""
 
-#: A top-level JSON array, one value per line (``",\\n"`` separators).
 JSON_ARR_GBNF = r"""
 # This is the same as json.gbnf but we restrict whitespaces at the end of the root array
 # Useful for generating JSON arrays
@@ -133,8 +132,8 @@ number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [1-9] [0
 # Optional space: by convention, applied in this grammar after literal chars when allowed
 ws ::= | " " | "\n" [ \t]{0,20}
 """
+r"""A top-level JSON array, one value per line (``",\n"`` separators)."""
 
-#: A JSON object (the top level must be an object); the JSON-mode fallback.
 JSON_GBNF = r"""
 root   ::= object
 value  ::= object | array | string | number | ("true" | "false" | "null") ws
@@ -162,11 +161,12 @@ number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1
 # Optional space: by convention, applied in this grammar after literal chars when allowed
 ws ::= | " " | "\n" [ \t]{0,20}
 """
+"""A JSON object (the top level must be an object); the JSON-mode fallback."""
 
-#: A bulleted list: one or more lines ``"- " item "\\n"``.
 LIST_GBNF = r"""
 root ::= item+
 
 # Excludes various line break characters
 item ::= "- " [^\r\n\x0b\x0c\x85\u2028\u2029]+ "\n"
 """
+r"""A bulleted list: one or more lines ``"- " item "\n"``."""
