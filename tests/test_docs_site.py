@@ -130,9 +130,14 @@ def test_reference_page_shows_the_api_with_docstrings(browser: Browser, base_url
     counts = browser.evaluate(
         "[...document.querySelectorAll('[id^=\"llama_cpp.llama_cpp.\"]')].map(e => e.id.split('.').pop())"
     )
-    functions = [n for n in counts if n.startswith("llama_")]
-    constants = [n for n in counts if n.startswith("LLAMA_")]
-    assert len(functions) >= 255 and len(constants) >= 50, (len(functions), len(constants))
+    from llama_cpp_core import _bindings
+
+    shown = set(counts)
+    llama_h = {name for name, entry in _bindings.FUNCTIONS.items() if entry[5] == "llama.h"}
+    assert len(llama_h) >= 255
+    assert not sorted(llama_h - shown), f"llama.h functions missing from the page: {sorted(llama_h - shown)[:20]}"
+    constants = {name for name in dir(_bindings) if name.startswith("LLAMA_")}
+    assert not sorted(constants - shown), f"LLAMA_ constants missing from the page: {sorted(constants - shown)[:20]}"
     shot = tmp_path / "api-reference.png"
     browser.screenshot(shot)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
