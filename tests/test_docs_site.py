@@ -65,8 +65,13 @@ DESCRIBE = """
   if (!heading) return null;
   const box = heading.getBoundingClientRect();
   const contents = heading.parentElement.querySelector(':scope > .doc-contents');
-  return {heading: heading.innerText, visible: box.width > 0 && box.height > 0,
-          doc: contents ? contents.innerText.trim() : ''};
+  let doc = '';
+  if (contents) {  // the object's own docstring: without its members or signatures
+    const own = contents.cloneNode(true);
+    own.querySelectorAll('.doc-children, .doc-object, .doc-signature').forEach(e => e.remove());
+    doc = own.textContent.trim();
+  }
+  return {heading: heading.innerText, visible: box.width > 0 && box.height > 0, doc: doc};
 })
 """
 
