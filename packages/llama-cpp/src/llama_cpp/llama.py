@@ -955,6 +955,7 @@ class Llama:
         logit_bias: Optional[Dict[int, float]] = None,
         logprobs: Optional[bool] = None,
         top_logprobs: Optional[int] = None,
+        n: int = 1,
         **kwargs: Any,
     ) -> Union[CreateChatCompletionResponse, Iterator[CreateChatCompletionStreamResponse]]:
         """Chat with the model; a response dict, or with ``stream=True`` an iterator of chunks.
@@ -992,8 +993,9 @@ class Llama:
             logit_bias: Token id -> bias added to its logit.
             logprobs: Return token log-probabilities.
             top_logprobs: Alternatives per token with ``logprobs``.
+            n: Answers to generate; the prompt is evaluated once (see :meth:`create_completion`).
             **kwargs: Template variables (``enable_thinking``, ...) and OpenAI request fields
-                (``n``, ``best_of``, ``parallel_tool_calls``, ``user``).
+                (``best_of``, ``parallel_tool_calls``, ``user``).
 
         Returns:
             A ``CreateChatCompletionResponse``, or an iterator of ``CreateChatCompletionStreamResponse`` chunks.
@@ -1003,16 +1005,18 @@ class Llama:
                 messages or tools, or a prompt longer than the context.
         """
         from ._chat.dispatch import create_chat_completion
+        from ._chat.request import ChatRequest
 
-        return create_chat_completion(
-            self, messages=messages, functions=functions, function_call=function_call, tools=tools,
+        request = ChatRequest.from_kwargs(dict(
+            messages=messages, functions=functions, function_call=function_call, tools=tools,
             tool_choice=tool_choice, temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
             typical_p=typical_p, stream=stream, stop=stop, seed=seed, response_format=response_format,
             max_tokens=max_tokens, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
             repeat_penalty=repeat_penalty, tfs_z=tfs_z, mirostat_mode=mirostat_mode, mirostat_tau=mirostat_tau,
             mirostat_eta=mirostat_eta, model=model, logits_processor=logits_processor, grammar=grammar,
-            logit_bias=logit_bias, logprobs=logprobs, top_logprobs=top_logprobs, **kwargs,
-        )
+            logit_bias=logit_bias, logprobs=logprobs, top_logprobs=top_logprobs, n=n, **kwargs,
+        ))
+        return create_chat_completion(self, request)
 
     def create_chat_completion_openai_v1(self, *args: Any, **kwargs: Any) -> Any:
         """:meth:`create_chat_completion`, returning ``openai`` package objects.

@@ -9,7 +9,7 @@ completion to the chat response shape.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 from .. import llama_types
 from . import convert, toolparse
@@ -23,11 +23,11 @@ from .messages import (
     validate_tools,
 )
 from .protocols import ChatFormatter, LlamaChatCompletionHandler
-from .request import ChatRequest
+from .request import ChatRequest, RequestHandler
 
 if TYPE_CHECKING:  # pragma: no cover
     from .._media import MediaPrompt
-    from ..llama import Llama, LogitsProcessorList
+    from ..llama import Llama
     from ..llama_grammar import LlamaGrammar
 
 __all__ = ["chat_formatter_to_chat_completion_handler", "response_format_grammar", "tool_parameters"]
@@ -83,44 +83,12 @@ def chat_formatter_to_chat_completion_handler(chat_formatter: ChatFormatter) -> 
     ``"none"`` never reports tool calls.
     """
 
-    def chat_completion_handler(
-        *,
-        llama: Llama,
-        messages: List[llama_types.ChatCompletionRequestMessage],
-        functions: Optional[List[llama_types.ChatCompletionFunction]] = None,
-        function_call: Optional[llama_types.ChatCompletionRequestFunctionCall] = None,
-        tools: Optional[List[llama_types.ChatCompletionTool]] = None,
-        tool_choice: Optional[llama_types.ChatCompletionToolChoiceOption] = None,
-        temperature: float = 0.2,
-        top_p: float = 0.95,
-        top_k: int = 40,
-        min_p: float = 0.05,
-        typical_p: float = 1.0,
-        stream: bool = False,
-        stop: Optional[Union[str, List[str]]] = [],
-        seed: Optional[int] = None,
-        response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
-        max_tokens: Optional[int] = None,
-        presence_penalty: float = 0.0,
-        frequency_penalty: float = 0.0,
-        repeat_penalty: float = 1.1,
-        tfs_z: float = 1.0,
-        mirostat_mode: int = 0,
-        mirostat_tau: float = 5.0,
-        mirostat_eta: float = 0.1,
-        model: Optional[str] = None,
-        logits_processor: Optional[LogitsProcessorList] = None,
-        grammar: Optional[LlamaGrammar] = None,
-        logit_bias: Optional[Dict[str, float]] = None,
-        logprobs: Optional[bool] = None,
-        top_logprobs: Optional[int] = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        request = ChatRequest.from_locals(locals())
+    def chat_completion_handler(llama: Llama, request: ChatRequest) -> ChatResult:
         return _complete(llama, chat_formatter, request)
 
-    chat_completion_handler.chat_formatter = chat_formatter  # type: ignore[attr-defined]
-    return chat_completion_handler
+    handler = RequestHandler(chat_completion_handler)
+    handler.chat_formatter = chat_formatter  # type: ignore[attr-defined]
+    return handler
 
 
 def _complete(

@@ -14,6 +14,7 @@ from .._logger import logger
 from .default import guess_chat_format_from_gguf_metadata
 from .protocols import LlamaChatCompletionHandler
 from .registry import get_chat_completion_handler
+from .request import ChatRequest
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..llama import Llama
@@ -73,6 +74,11 @@ class _TemplateHandler:
         """The compiled :class:`Jinja2ChatFormatter`."""
         return self._compiled().chat_formatter  # type: ignore[attr-defined]
 
+    takes_request = True
+
+    def handle(self, llama: Llama, request: ChatRequest) -> Any:
+        return self._compiled().handle(llama, request)  # type: ignore[attr-defined]
+
     def __call__(self, **kwargs: Any) -> Any:
         return self._compiled()(**kwargs)
 
@@ -127,10 +133,16 @@ def resolve_chat_handler(llama: Llama) -> LlamaChatCompletionHandler:
     return get_chat_completion_handler(llama.chat_format)  # type: ignore[arg-type]
 
 
-def create_chat_completion(llama: Llama, **kwargs: Any) -> Any:
-    """Answer a chat request with the handler chosen for ``llama`` (all arguments as keywords)."""
+def create_chat_completion(llama: Llama, request: ChatRequest) -> Any:
+    """Answer ``request`` with the handler chosen for ``llama``.
+
+    Built-in handlers take the request object; any other callable gets the
+    handler protocol's keyword arguments.
+    """
     handler = resolve_chat_handler(llama)
-    return handler(llama=llama, **kwargs)
+    if getattr(handler, "takes_request", False) is True:
+        return handler.handle(llama, request)  # type: ignore[attr-defined]
+    return handler(llama=llama, **request.keywords())
 
 
 def create_chat_completion_openai_v1(llama: Llama, *args: Any, **kwargs: Any) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .. import llama_types
 from . import convert
@@ -36,10 +36,10 @@ from .messages import (
     validate_tools,
 )
 from .registry import register_chat_completion_handler
-from .request import ChatRequest
+from .request import ChatRequest, request_handler
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import Llama, LogitsProcessorList
+    from ..llama import Llama
     from ..llama_grammar import LlamaGrammar
 
 __all__ = ["CHATML_FUNCTION_CALLING_INSTRUCTIONS", "chatml_function_calling", "render_chatml_function_calling_prompt"]
@@ -162,41 +162,12 @@ def _probe(
 
 
 @register_chat_completion_handler("chatml-function-calling")
-def chatml_function_calling(
-    *,
-    llama: Llama,
-    messages: List[llama_types.ChatCompletionRequestMessage],
-    functions: Optional[List[llama_types.ChatCompletionFunction]] = None,
-    function_call: Optional[llama_types.ChatCompletionRequestFunctionCall] = None,
-    tools: Optional[List[llama_types.ChatCompletionTool]] = None,
-    tool_choice: Optional[llama_types.ChatCompletionToolChoiceOption] = None,
-    temperature: float = 0.2,
-    top_p: float = 0.95,
-    top_k: int = 40,
-    min_p: float = 0.05,
-    typical_p: float = 1.0,
-    stream: bool = False,
-    stop: Optional[Union[str, List[str]]] = [],
-    seed: Optional[int] = None,
-    response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
-    max_tokens: Optional[int] = None,
-    presence_penalty: float = 0.0,
-    frequency_penalty: float = 0.0,
-    repeat_penalty: float = 1.1,
-    tfs_z: float = 1.0,
-    mirostat_mode: int = 0,
-    mirostat_tau: float = 5.0,
-    mirostat_eta: float = 0.1,
-    model: Optional[str] = None,
-    logits_processor: Optional[LogitsProcessorList] = None,
-    grammar: Optional[LlamaGrammar] = None,
-    logit_bias: Optional[Dict[str, float]] = None,
-    logprobs: Optional[bool] = None,
-    top_logprobs: Optional[int] = None,
-    **kwargs: Any,
-) -> ChatResult:
+@request_handler
+def chatml_function_calling(llama: Llama, request: ChatRequest) -> ChatResult:
     """Chat with tool use over ChatML (see the module docstring)."""
-    request = ChatRequest.from_locals(locals())
+    messages, functions, function_call, tools, tool_choice = (
+        request.messages, request.functions, request.function_call, request.tools, request.tool_choice)
+    stream, response_format, grammar = request.stream, request.response_format, request.grammar
     validate_messages(messages)
     validate_tools(tools, functions)
     merged_tools, merged_choice = merge_legacy_functions(functions, function_call, tools, tool_choice)

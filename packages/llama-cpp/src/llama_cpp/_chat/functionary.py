@@ -28,10 +28,10 @@ from .messages import (
     validate_tools,
 )
 from .registry import register_chat_completion_handler
-from .request import ChatRequest
+from .request import ChatRequest, request_handler
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import Llama, LogitsProcessorList
+    from ..llama import Llama
     from ..llama_grammar import LlamaGrammar
 
 __all__ = [
@@ -158,8 +158,7 @@ def render_functionary_prompt(
     return "".join(parts)
 
 
-def _collect(locals_: Mapping[str, Any]) -> Tuple[ChatRequest, Optional[List[Any]], ToolChoice]:
-    request = ChatRequest.from_locals(locals_)
+def _collect(request: ChatRequest) -> Tuple[ChatRequest, Optional[List[Any]], ToolChoice]:
     validate_messages(request.messages)
     validate_tools(request.tools, request.functions)
     tools, tool_choice = merge_legacy_functions(
@@ -185,41 +184,12 @@ def _pick(
 
 
 @register_chat_completion_handler("functionary")
-def functionary_chat_handler(
-    *,
-    llama: Llama,
-    messages: List[llama_types.ChatCompletionRequestMessage],
-    functions: Optional[List[llama_types.ChatCompletionFunction]] = None,
-    function_call: Optional[llama_types.ChatCompletionRequestFunctionCall] = None,
-    tools: Optional[List[llama_types.ChatCompletionTool]] = None,
-    tool_choice: Optional[llama_types.ChatCompletionToolChoiceOption] = None,
-    temperature: float = 0.2,
-    top_p: float = 0.95,
-    top_k: int = 40,
-    min_p: float = 0.05,
-    typical_p: float = 1.0,
-    stream: bool = False,
-    stop: Optional[Union[str, List[str]]] = [],
-    seed: Optional[int] = None,
-    response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
-    max_tokens: Optional[int] = None,
-    presence_penalty: float = 0.0,
-    frequency_penalty: float = 0.0,
-    repeat_penalty: float = 1.1,
-    tfs_z: float = 1.0,
-    mirostat_mode: int = 0,
-    mirostat_tau: float = 5.0,
-    mirostat_eta: float = 0.1,
-    model: Optional[str] = None,
-    logits_processor: Optional[LogitsProcessorList] = None,
-    grammar: Optional[LlamaGrammar] = None,
-    logit_bias: Optional[Dict[str, float]] = None,
-    logprobs: Optional[bool] = None,
-    top_logprobs: Optional[int] = None,
-    **kwargs: Any,
-) -> ChatResult:
+@request_handler
+def functionary_chat_handler(llama: Llama, request: ChatRequest) -> ChatResult:
     """functionary v1 text protocol; one call per turn, ``tool_calls[0].id`` is the function name."""
-    request, merged_tools, choice = _collect(locals())
+    messages, stream, response_format, grammar = (
+        request.messages, request.stream, request.response_format, request.grammar)
+    request, merged_tools, choice = _collect(request)
     verbose = bool(getattr(llama, "verbose", False))
     functions_list = [t["function"] for t in merged_tools or []]
     prompt = render_functionary_prompt(messages, functions_list)  # type: ignore[arg-type]
@@ -487,50 +457,21 @@ def _turn_stream(turn: _FunctionaryTurn) -> Iterator[llama_types.CreateChatCompl
 
 @register_chat_completion_handler("functionary-v1")
 @register_chat_completion_handler("functionary-v2")
-def functionary_v1_v2_chat_handler(
-    *,
-    llama: Llama,
-    messages: List[llama_types.ChatCompletionRequestMessage],
-    functions: Optional[List[llama_types.ChatCompletionFunction]] = None,
-    function_call: Optional[llama_types.ChatCompletionRequestFunctionCall] = None,
-    tools: Optional[List[llama_types.ChatCompletionTool]] = None,
-    tool_choice: Optional[llama_types.ChatCompletionToolChoiceOption] = None,
-    temperature: float = 0.2,
-    top_p: float = 0.95,
-    top_k: int = 40,
-    min_p: float = 0.05,
-    typical_p: float = 1.0,
-    stream: bool = False,
-    stop: Optional[Union[str, List[str]]] = [],
-    seed: Optional[int] = None,
-    response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
-    max_tokens: Optional[int] = None,
-    presence_penalty: float = 0.0,
-    frequency_penalty: float = 0.0,
-    repeat_penalty: float = 1.1,
-    tfs_z: float = 1.0,
-    mirostat_mode: int = 0,
-    mirostat_tau: float = 5.0,
-    mirostat_eta: float = 0.1,
-    model: Optional[str] = None,
-    logits_processor: Optional[LogitsProcessorList] = None,
-    grammar: Optional[LlamaGrammar] = None,
-    logit_bias: Optional[Dict[str, float]] = None,
-    logprobs: Optional[bool] = None,
-    top_logprobs: Optional[int] = None,
-    **kwargs: Any,
-) -> ChatResult:
+@request_handler
+def functionary_v1_v2_chat_handler(llama: Llama, request: ChatRequest) -> ChatResult:
     """functionary v1/v2 models; the prompt comes from ``llama.tokenizer_.hf_tokenizer``.
 
     v2 answers may mix text and several (parallel) calls; ids are ``call_`` + 24 random characters.
     """
+    messages, stream, response_format, grammar = (
+        request.messages, request.stream, request.response_format, request.grammar)
     tokenizer = getattr(getattr(llama, "tokenizer_", None), "hf_tokenizer", None)
     if tokenizer is None:
         raise ValueError(
             "functionary-v1/functionary-v2 render prompts with the model's Hugging Face tokenizer: create the model "
             "with Llama(..., tokenizer=llama_cpp.llama_tokenizer.LlamaHFTokenizer.from_pretrained('meetkai/<model>'))"
         )
-    request, merged_tools, choice = _collect(locals())
+    request, merged_tools, choice = _collect(request)
     special = list(getattr(tokenizer, "additional_special_tokens", None) or [])
     version = "v1" if _V1_CALL in special else "v2"
     prepared = _functionary_messages(messages, merged_tools)  # type: ignore[arg-type]

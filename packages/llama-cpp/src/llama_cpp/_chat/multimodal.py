@@ -28,8 +28,7 @@ from .protocols import ChatFormatterResponse
 from .request import ChatRequest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import Llama, LogitsProcessorList
-    from ..llama_grammar import LlamaGrammar
+    from ..llama import Llama
 
 __all__ = [
     "MEDIA_MARKER",
@@ -91,6 +90,8 @@ _USER_PARTS = (
 
 class Llava15ChatHandler:
     """LLaVA 1.5: ``system`` text, then ``\\nUSER: <images><text>`` and ``\\nASSISTANT: <reply>`` turns."""
+
+    takes_request = True  # the dispatcher passes a ChatRequest to handle()
 
     DEFAULT_SYSTEM_MESSAGE: Optional[str] = (
         "A chat between a curious human and an artificial intelligence assistant. "
@@ -274,41 +275,13 @@ class Llava15ChatHandler:
         return self._render(marked, variables, llama), urls
 
     # ---- call
-    def __call__(
-        self,
-        *,
-        llama: Llama,
-        messages: List[llama_types.ChatCompletionRequestMessage],
-        functions: Optional[List[llama_types.ChatCompletionFunction]] = None,
-        function_call: Optional[llama_types.ChatCompletionRequestFunctionCall] = None,
-        tools: Optional[List[llama_types.ChatCompletionTool]] = None,
-        tool_choice: Optional[llama_types.ChatCompletionToolChoiceOption] = None,
-        temperature: float = 0.2,
-        top_p: float = 0.95,
-        top_k: int = 40,
-        min_p: float = 0.05,
-        typical_p: float = 1.0,
-        stream: bool = False,
-        stop: Optional[Union[str, List[str]]] = [],
-        seed: Optional[int] = None,
-        response_format: Optional[llama_types.ChatCompletionRequestResponseFormat] = None,
-        max_tokens: Optional[int] = None,
-        presence_penalty: float = 0.0,
-        frequency_penalty: float = 0.0,
-        repeat_penalty: float = 1.1,
-        tfs_z: float = 1.0,
-        mirostat_mode: int = 0,
-        mirostat_tau: float = 5.0,
-        mirostat_eta: float = 0.1,
-        model: Optional[str] = None,
-        logits_processor: Optional[LogitsProcessorList] = None,
-        grammar: Optional[LlamaGrammar] = None,
-        logit_bias: Optional[Dict[str, float]] = None,
-        logprobs: Optional[bool] = None,
-        top_logprobs: Optional[int] = None,
-        **kwargs: Any,
-    ) -> Any:
-        request = ChatRequest.from_locals(locals())
+    def __call__(self, *, llama: Llama, **kwargs: Any) -> Any:
+        """Answer a chat request given as the handler protocol's keywords."""
+        return self.handle(llama, ChatRequest.from_kwargs(kwargs))
+
+    def handle(self, llama: Llama, request: ChatRequest) -> Any:
+        """Answer ``request``: its images go to the projector, its text to the model."""
+        messages = request.messages
         validate_messages(messages)
         urls = self.get_image_urls(messages)
         media: Optional[Callable[[str, bool], MediaPrompt]] = None

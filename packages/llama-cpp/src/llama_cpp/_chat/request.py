@@ -1,9 +1,20 @@
-"""One chat request, gathered from a handler's keyword arguments."""
+"""One chat request: the single carrier of a chat call's arguments below ``create_chat_completion``.
+
+:class:`ChatRequest` holds every argument of a chat completion, with its
+default and its check, in one place. ``Llama.create_chat_completion`` builds
+one and hands it to the chat handler. The built-in handlers are
+:class:`RequestHandler` objects taking ``(llama, request)``; called with
+keywords, as the handler protocol of the API we replace says
+(``handler(llama=..., messages=..., temperature=...)``), they build the request
+from those keywords first, so third-party code calling them keeps working.
+Third-party handlers (plain callables) still receive keywords.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 from .. import llama_types
 
@@ -11,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..llama import Llama, LogitsProcessorList, StoppingCriteriaList
     from ..llama_grammar import LlamaGrammar
 
-__all__ = ["ChatRequest", "normalize_stop"]
+__all__ = ["ChatRequest", "RequestHandler", "normalize_stop", "request_handler"]
 
 
 def normalize_stop(stop: Optional[Union[str, List[str]]]) -> List[str]:
@@ -27,7 +38,14 @@ def normalize_stop(stop: Optional[Union[str, List[str]]]) -> List[str]:
 
 @dataclasses.dataclass
 class ChatRequest:
-    """The arguments of a chat completion call, minus ``llama``."""
+    """The arguments of a chat completion call, minus ``llama`` (see ``Llama.create_chat_completion``).
+
+    The defaults are those of the chat handler protocol of the API we replace
+    (``repeat_penalty=1.1``); ``Llama.create_chat_completion`` passes every
+    argument explicitly, with its own defaults (``repeat_penalty=1.0``).
+    ``n`` and ``best_of`` are OpenAI request fields; ``extra`` holds any other
+    keyword (template variables such as ``enable_thinking``, ``user``, ...).
+    """
 
     messages: List[llama_types.ChatCompletionRequestMessage]
     functions: Optional[List[llama_types.ChatCompletionFunction]] = None
@@ -62,17 +80,26 @@ class ChatRequest:
     extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_locals(cls, values: Mapping[str, Any]) -> ChatRequest:
-        """Build from a handler's ``locals()``: known names become fields, ``kwargs`` becomes ``extra``."""
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        fields = {name: values[name] for name in names if name in values}
-        extra = dict(values.get("kwargs") or {})
-        for name in ("n", "best_of"):  # OpenAI request fields that handler signatures take as **kwargs
-            if name in extra:
-                value = extra.pop(name)
-                if value is not None:
-                    fields[name] = value
-        return cls(**fields, extra=extra)
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> ChatRequest:
+        """Build from keyword arguments: known names become fields, the rest ``extra`` (template variables)."""
+        names = _field_names()
+        fields = {k: v for k, v in kwargs.items() if k in names}
+        for name in ("n", "best_of"):  # None means "not given" for these OpenAI fields
+            if fields.get(name, 0) is None:
+                del fields[name]
+        if "messages" not in fields:
+            raise TypeError("a chat request needs messages=")
+        return cls(**fields, extra={k: v for k, v in kwargs.items() if k not in names})
+
+    def keywords(self) -> Dict[str, Any]:
+        """The request as the keyword arguments of the handler protocol (for third-party handlers)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        if out["best_of"] is None:
+            del out["best_of"]
+        if out["n"] == 1:
+            del out["n"]  # handlers written for the API we replace never saw these unless asked for
+        out.update(self.extra)
+        return out
 
     @property
     def logprobs_count(self) -> Optional[int]:
@@ -148,3 +175,34 @@ class ChatRequest:
             best_of=self.best_of,
             **kwargs,
         )
+
+
+@functools.cache
+def _field_names() -> frozenset:
+    return frozenset(f.name for f in dataclasses.fields(ChatRequest)) - {"extra"}
+
+
+class RequestHandler:
+    """A built-in chat handler: ``impl(llama, request)``, also callable with the protocol's keywords.
+
+    Args:
+        impl: The handler's work, given the ``Llama`` and the :class:`ChatRequest`.
+    """
+
+    takes_request = True  # the dispatcher passes a ChatRequest to handle() instead of keywords
+
+    def __init__(self, impl: Callable[[Llama, ChatRequest], Any]) -> None:
+        self.impl = impl
+        functools.update_wrapper(self, impl)  # type: ignore[arg-type]
+
+    def handle(self, llama: Llama, request: ChatRequest) -> Any:
+        """Answer ``request``."""
+        return self.impl(llama, request)
+
+    def __call__(self, *, llama: Llama, **kwargs: Any) -> Any:
+        return self.impl(llama, ChatRequest.from_kwargs(kwargs))
+
+
+def request_handler(impl: Callable[[Llama, ChatRequest], Any]) -> RequestHandler:
+    """Decorator: make ``impl(llama, request)`` a :class:`RequestHandler`."""
+    return RequestHandler(impl)
