@@ -219,3 +219,13 @@ def test_bad_choice_arguments(multi: Llama) -> None:
 def test_constructor_checks_n_seq_max(model_path: str) -> None:
     with pytest.raises(ValueError, match="n_seq_max"):
         Llama(model_path=model_path, n_seq_max=0, verbose=False)
+
+
+def test_closing_the_llama_ends_a_running_batch_with_an_error(model_path: str) -> None:
+    llm = Llama(model_path=model_path, n_ctx=512, n_seq_max=2, verbose=False)
+    stream = llm.create_completion(PROMPTS[:2], max_tokens=32, temperature=0, stream=True)
+    next(stream)
+    llm.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        for _ in stream:
+            pass

@@ -236,3 +236,12 @@ def test_generate_send_and_sample(llm: Llama) -> None:
     llm.reset()
     llm.eval(tokens)
     assert llm.sample(temp=0) == out[0]
+
+
+def test_repeating_a_one_token_prompt_gives_the_same_answer(model_path: str) -> None:
+    # a one-token prompt takes the one-token fast path, where llama.cpp places the token after the sequence's
+    # last KV cell: a reset that left the old cells behind shifted every later position
+    with Llama(model_path=model_path, n_ctx=256, verbose=False) as llm:
+        assert len(llm.tokenize(b"Hi")) == 1
+        answers = {llm.create_completion("Hi", max_tokens=8, temperature=0)["choices"][0]["text"] for _ in range(3)}
+    assert len(answers) == 1

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterable, Iterator, Lis
 
 from . import llama_cpp as C
 from ._completion import top_logprobs_entry
-from ._errors import decode_error
+from ._errors import LlamaClosedError, decode_error
 from ._internals import LlamaBatch
 from ._numpy import np
 from ._sampling import as_logits_view
@@ -106,6 +106,7 @@ class BatchGenerator:
         self._running: List[SequenceState] = []
         self._by_uid: Dict[int, SequenceState] = {}
         self._admissions = 0
+        self.closed = False
         self._taken: Dict[int, int] = {}  # uid -> tokens it put in the current batch
 
     # ------------------------------------------------------------ requests
@@ -141,6 +142,7 @@ class BatchGenerator:
         return any(s.seq_id == seq_id for s in self._running)
 
     def close(self) -> None:
+        self.closed = True
         for state in list(self._by_uid.values()):
             self._finish(state, free_cells=False)
         self._waiting.clear()
@@ -411,9 +413,11 @@ class Scheduler:
                     continue  # another thread's step produced something for us meanwhile
                 if not all(uid in self._queues for uid in live):
                     continue  # cancelled meanwhile
-                if not self.generator.has_work:  # nothing will ever come (cancelled from elsewhere)
+                if not self.generator.has_work:  # nothing will ever come: cancelled, or the Llama was closed
                     for uid in live:
                         self._queues.pop(uid, None)
+                    if self.generator.closed:
+                        raise LlamaClosedError("the Llama was closed while this request was running")
                     return
                 try:
                     self._step_locked()

@@ -158,7 +158,8 @@ class Engine:
         """The bytes of ``token`` (cached)."""
         piece = self.pieces.get(token)
         if piece is None:
-            assert self.model is not None
+            if self.model is None:
+                raise LlamaClosedError("this Llama is closed; create a new one")
             piece = self.pieces[token] = self.model.token_to_piece(token, special=False)
         return piece
 
@@ -169,17 +170,23 @@ class Engine:
         """Whether ``token`` ends generation (cached)."""
         eog = self.eog.get(token)
         if eog is None:
-            assert self.model is not None
+            if self.model is None:
+                raise LlamaClosedError("this Llama is closed; create a new one")
             eog = self.eog[token] = bool(C.llama_vocab_is_eog(self.model.vocab, token))
         return eog
 
     # ------------------------------------------------------------ the default sequence and batches
     def reset_default(self) -> None:
-        """Forget the default sequence's tokens (its cells are reused or cleared lazily)."""
+        """Forget the default sequence's tokens and free its KV cells.
+
+        The cells must go now, not lazily: the one-token fast path lets llama.cpp
+        place its token after the sequence's last cell, so a stale cell would
+        shift every later position.
+        """
         assert self.default is not None
         self.default.forget()
-        if (self.is_recurrent or self.is_hybrid) and self.ctx is not None:
-            self.ctx.kv_cache_seq_rm(DEFAULT_SEQUENCE, 0, -1)  # a recurrent state cannot be cut back
+        if self.ctx is not None:
+            self.ctx.kv_cache_seq_rm(DEFAULT_SEQUENCE, 0, -1)
 
     def _on_claim(self, seq_id: int) -> None:
         """A batched request takes ``seq_id``: if it is the default sequence, its cells are no longer ours."""
