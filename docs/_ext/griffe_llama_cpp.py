@@ -38,12 +38,16 @@ class LlamaCppRuntimeNames(griffe.Extension):
 
     @staticmethod
     def _lazy_names(mod: griffe.Module) -> None:
+        """Alias each public class or function of ``llama_cpp`` that static analysis missed
+        (provided by the module's ``__getattr__``) to where it is defined in the package."""
         runtime = importlib.import_module("llama_cpp")
-        for name in ("LlamaGrammar",):
+        for name in runtime.__all__:
             if name in mod.members:
                 continue
-            obj = getattr(runtime, name)
-            mod.set_member(name, griffe.Alias(name, f"{obj.__module__}.{obj.__qualname__}"))
+            obj = getattr(runtime, name, None)
+            where = getattr(obj, "__module__", None) or ""
+            if (isinstance(obj, type) or callable(obj)) and where.startswith("llama_cpp.") and hasattr(obj, "__qualname__"):
+                mod.set_member(name, griffe.Alias(name, f"{where}.{obj.__qualname__}"))
 
     @staticmethod
     def _low_level(mod: griffe.Module, agent: Any) -> None:
