@@ -229,3 +229,22 @@ def test_closing_the_llama_ends_a_running_batch_with_an_error(model_path: str) -
     with pytest.raises(RuntimeError, match="closed"):
         for _ in stream:
             pass
+
+
+def test_each_sequence_samples_with_its_own_grammar_and_bias(multi: Llama) -> None:
+    import json
+
+    from llama_cpp import LlamaGrammar
+
+    grammar = LlamaGrammar.from_json_schema(json.dumps(
+        {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}))
+    r = multi.create_completion(["A JSON object:", "Another JSON object:"], max_tokens=24, temperature=0.8, seed=1,
+                                grammar=grammar)
+    for choice in r["choices"]:
+        if choice["finish_reason"] == "stop":
+            assert isinstance(json.loads(choice["text"])["n"], int)
+        else:
+            assert choice["text"].startswith("{")
+    banned = multi.tokenize(b" Paris", add_bos=False)[0]
+    r = multi.create_completion([PROMPTS[0]] * 2, max_tokens=2, temperature=0, logit_bias={banned: -100.0})
+    assert all("Paris" not in c["text"] for c in r["choices"])

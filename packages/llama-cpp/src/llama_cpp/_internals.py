@@ -361,11 +361,34 @@ class LlamaBatch:
         self.verbose = verbose
         self.batch = C.llama_batch_init(n_tokens, embd, n_seq_max)
         self._closed = False
-        # NumPy views over the batch's own buffers
-        self._token = np.ctypeslib.as_array(self.batch.token, shape=(n_tokens,)) if not embd else None
-        self._pos = np.ctypeslib.as_array(self.batch.pos, shape=(n_tokens,))
-        self._n_seq_id = np.ctypeslib.as_array(self.batch.n_seq_id, shape=(n_tokens,))
-        self._logits = np.ctypeslib.as_array(self.batch.logits, shape=(n_tokens,))
+        self._views: Optional[tuple] = None  # NumPy views over the batch's buffers, made on first use
+
+    def _view(self) -> tuple:
+        if self._views is None:
+            n = self._n_tokens
+            self._views = (
+                np.ctypeslib.as_array(self.batch.token, shape=(n,)) if not self.embd else None,
+                np.ctypeslib.as_array(self.batch.pos, shape=(n,)),
+                np.ctypeslib.as_array(self.batch.n_seq_id, shape=(n,)),
+                np.ctypeslib.as_array(self.batch.logits, shape=(n,)),
+            )
+        return self._views
+
+    @property
+    def _token(self) -> Optional[np.ndarray]:
+        return self._view()[0]  # type: ignore[no-any-return]
+
+    @property
+    def _pos(self) -> np.ndarray:
+        return self._view()[1]  # type: ignore[no-any-return]
+
+    @property
+    def _n_seq_id(self) -> np.ndarray:
+        return self._view()[2]  # type: ignore[no-any-return]
+
+    @property
+    def _logits(self) -> np.ndarray:
+        return self._view()[3]  # type: ignore[no-any-return]
 
     def close(self) -> None:
         if not self._closed:

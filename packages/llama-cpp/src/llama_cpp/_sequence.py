@@ -130,13 +130,31 @@ class Sequence:
         self.n_ctx = n_ctx
         self.n_vocab = n_vocab
         self.logits_all = logits_all
-        self.input_ids: npt.NDArray[np.intc] = np.zeros((n_ctx,), dtype=np.intc)
-        # with logits_all, rows are added as positions are evaluated (not n_ctx x n_vocab up front)
-        self.scores: npt.NDArray[np.single] = np.zeros((0 if logits_all else 1, n_vocab), dtype=np.single)
+        # made on first use, so creating a Llama does not import NumPy (a third of the load time)
+        self._input_ids: Optional[npt.NDArray[np.intc]] = None
+        self._scores: Optional[npt.NDArray[np.single]] = None
         self.n_tokens = 0
         self.logits_fresh = False
         self.restored_logits: Optional[npt.NDArray[np.single]] = None
         self.sampler: Optional[SamplerChain] = None  # the chain of the stream in progress
+
+    @property
+    def input_ids(self) -> npt.NDArray[np.intc]:
+        """One slot per context cell; the first ``n_tokens`` are evaluated."""
+        if self._input_ids is None:
+            self._input_ids = np.zeros((self.n_ctx,), dtype=np.intc)
+        return self._input_ids
+
+    @property
+    def scores(self) -> npt.NDArray[np.single]:
+        """Logits rows: one per evaluated position with ``logits_all`` (added as they come), else one."""
+        if self._scores is None:
+            self._scores = np.zeros((0 if self.logits_all else 1, self.n_vocab), dtype=np.single)
+        return self._scores
+
+    @scores.setter
+    def scores(self, value: npt.NDArray[np.single]) -> None:
+        self._scores = value
 
     @property
     def tokens(self) -> npt.NDArray[np.intc]:
