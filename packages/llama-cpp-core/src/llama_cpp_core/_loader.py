@@ -316,9 +316,10 @@ def _preload(package: str) -> None:
     import_module(f"{package}._preload").preload()
 
 
-def _probe(lib: BackendLibrary, core_dir: Path) -> int | None:
-    """Load a plugin library in a child process first; returns its device count, or None with
-    ``lib.error`` set when it cannot load there (missing driver, abort, timeout)."""
+def _probe(lib: BackendLibrary, core_dir: Path) -> tuple[int, str] | None:
+    """Load a plugin library in a child process first; returns its device count and what the
+    backend logged there, or None with ``lib.error`` set when it cannot load (missing driver,
+    abort, timeout)."""
     import json
     import signal
     import subprocess
@@ -333,7 +334,9 @@ def _probe(lib: BackendLibrary, core_dir: Path) -> int | None:
     except OSError as e:
         lib.error = f"could not start the probe process: {e}"
         return None
-    tail = " | ".join(line.strip() for line in proc.stderr.strip().splitlines()[-3:] if line.strip())
+    said = [line.strip() for line in proc.stderr.strip().splitlines()
+            if line.strip() and not line.startswith("load_backend:")]
+    tail = " | ".join(said[-3:])
     if proc.returncode != 0:
         if proc.returncode < 0:
             try:
@@ -352,7 +355,7 @@ def _probe(lib: BackendLibrary, core_dir: Path) -> int | None:
     if report.get("error"):
         lib.error = report["error"] + (f" ({tail})" if tail and tail not in report["error"] else "")
         return None
-    return int(report.get("devices", 0))
+    return int(report.get("devices", 0)), tail
 
 
 def _device_count(ggml: ctypes.CDLL, lib: BackendLibrary) -> int:
@@ -370,12 +373,13 @@ def _device_count(ggml: ctypes.CDLL, lib: BackendLibrary) -> int:
 def _load_plugin(out: Libraries, lib: BackendLibrary) -> int:
     """Probe, preload and register one plugin backend; its device count (0 when skipped)."""
     if os.environ.get("LLAMA_CPP_BACKEND_PROBE", "1") != "0":
-        n = _probe(lib, out.directory)
-        if n is None:
+        probed = _probe(lib, out.directory)
+        if probed is None:
             return 0
+        n, said = probed
         if n == 0:
-            lib.error = _NO_DEVICE + (
-                " (ggml hides CPU-type Vulkan devices such as lavapipe unless GGML_VK_VISIBLE_DEVICES is set)"
+            lib.error = _NO_DEVICE + (f" ({said})" if said else "") + (
+                "; ggml hides CPU-type Vulkan devices such as lavapipe unless GGML_VK_VISIBLE_DEVICES is set"
                 if lib.name == "vulkan" else ""
             )
             return 0
