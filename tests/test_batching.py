@@ -248,3 +248,15 @@ def test_each_sequence_samples_with_its_own_grammar_and_bias(multi: Llama) -> No
     banned = multi.tokenize(b" Paris", add_bos=False)[0]
     r = multi.create_completion([PROMPTS[0]] * 2, max_tokens=2, temperature=0, logit_bias={banned: -100.0})
     assert all("Paris" not in c["text"] for c in r["choices"])
+
+
+def test_a_stream_dropped_before_it_starts_frees_its_sequences(multi: Llama) -> None:
+    import gc
+
+    stream = multi.create_completion(PROMPTS, max_tokens=None, temperature=0, stream=True)
+    del stream
+    gc.collect()
+    r = multi.create_completion(PROMPTS[0], max_tokens=2, temperature=0)  # steps run; nothing else is generating
+    assert r["choices"][0]["finish_reason"] == "length"
+    assert not multi._scheduler.generator.has_work
+    assert all(cells_of(multi, seq) == -1 for seq in range(4))

@@ -153,6 +153,31 @@ class _Choice:
                 "top_logprobs": self.lp_top}
 
 
+class _Stream:
+    """An iterator over a batched completion's chunks that cancels its requests when dropped unfinished."""
+
+    def __init__(self, job: BatchedCompletion, chunks: Iterator[Dict[str, Any]]) -> None:
+        self._job = job
+        self._chunks = chunks
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> Dict[str, Any]:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        """Stop generating; frees the sequences at once."""
+        self._chunks.close()  # type: ignore[attr-defined]
+        self._job.cancel()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 class BatchedCompletion:
     """Several choices (prompts x ``n``, or ``best_of`` candidates) generated together.
 
@@ -204,7 +229,14 @@ class BatchedCompletion:
                 "total_tokens": self.prompt_tokens + generated}
 
     def stream(self) -> Iterator[Dict[str, Any]]:
-        """Chunks as tokens arrive; each choice ends with a chunk carrying its ``finish_reason``."""
+        """Chunks as tokens arrive; each choice ends with a chunk carrying its ``finish_reason``.
+
+        The requests are already running: closing the iterator, or dropping it
+        unstarted, cancels them.
+        """
+        return _Stream(self, self._chunks())
+
+    def _chunks(self) -> Iterator[Dict[str, Any]]:
         try:
             if self.echo:
                 for c in self.choices:
