@@ -91,3 +91,25 @@ def test_unloadable_library_is_a_clear_exception(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("LibraryLoadError | could not load")
+
+
+def test_errors_share_a_base_and_the_builtins_callers_catch(model_path: str) -> None:
+    import pytest
+
+    from llama_cpp import ContextOverflowError, Llama, LlamaClosedError, LlamaDecodeError, LlamaError
+    from llama_cpp._errors import decode_error
+    from llama_cpp.llama_chat_format import LlamaChatCompletionHandlerNotFoundException
+
+    assert issubclass(ContextOverflowError, ValueError) and issubclass(ContextOverflowError, LlamaError)
+    assert issubclass(LlamaChatCompletionHandlerNotFoundException, ValueError)
+    assert issubclass(LlamaChatCompletionHandlerNotFoundException, LlamaError)
+    assert issubclass(LlamaClosedError, RuntimeError) and issubclass(LlamaDecodeError, RuntimeError)
+    full = decode_error(1, 8)
+    assert full.code == 1 and "context is full" in str(full) and "n_ctx" in str(full)
+    assert "aborted" in str(decode_error(2, 8)) and "invalid" in str(decode_error(-1, 8))
+    llm = Llama(model_path=model_path, n_ctx=64, verbose=False)
+    with pytest.raises(ContextOverflowError, match="exceed context window of 64"):
+        llm.create_completion("word " * 100, max_tokens=1)
+    llm.close()
+    with pytest.raises(LlamaClosedError, match="closed"):
+        llm.create_completion("Hi", max_tokens=1)

@@ -47,7 +47,7 @@ from . import llama_cpp as C
 from ._completion import BatchedCompletion, normalize_stop
 from ._embedding import embed as _embed
 from ._engine import Engine
-from ._errors import LlamaArgumentError
+from ._errors import ContextOverflowError, LlamaArgumentError, LlamaClosedError, LlamaDecodeError, LlamaError
 from ._logger import logger, set_verbose
 from ._logits import (
     LogitsProcessor,
@@ -101,6 +101,11 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Llama",
     "LlamaState",
+    "LlamaError",
+    "LlamaArgumentError",
+    "ContextOverflowError",
+    "LlamaClosedError",
+    "LlamaDecodeError",
     "LogitsProcessor",
     "LogitsProcessorList",
     "StoppingCriteria",

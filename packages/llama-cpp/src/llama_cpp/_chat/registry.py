@@ -6,6 +6,7 @@ import importlib
 import threading
 from typing import Any, Callable, Dict, List, TypeVar
 
+from .._errors import LlamaArgumentError
 from .._utils import Singleton
 from .protocols import LlamaChatCompletionHandler
 
@@ -44,10 +45,10 @@ def _load_builtins() -> None:
             raise
 
 
-class LlamaChatCompletionHandlerNotFoundException(ValueError):
+class LlamaChatCompletionHandlerNotFoundException(LlamaArgumentError):
     """No handler is registered under the requested ``chat_format`` name.
 
-    A ``ValueError``, so code that catches bad arguments catches it too.
+    A ``ValueError`` (and a ``LlamaError``), so code that catches bad arguments catches it too.
     """
 
 
