@@ -108,8 +108,8 @@ def test_errors_share_a_base_and_the_builtins_callers_catch(model_path: str) -> 
     assert full.code == 1 and "context is full" in str(full) and "n_ctx" in str(full)
     assert "aborted" in str(decode_error(2, 8)) and "invalid" in str(decode_error(-1, 8))
     llm = Llama(model_path=model_path, n_ctx=64, verbose=False)
-    with pytest.raises(ContextOverflowError, match="exceed context window of 64"):
-        llm.create_completion("word " * 100, max_tokens=1)
+    with pytest.raises(ContextOverflowError, match=f"exceed context window of {llm.n_ctx()}"):
+        llm.create_completion("word " * (llm.n_ctx() + 10), max_tokens=1)
     llm.close()
     with pytest.raises(LlamaClosedError, match="closed"):
         llm.create_completion("Hi", max_tokens=1)
