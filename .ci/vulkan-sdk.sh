@@ -15,6 +15,10 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi
+if grep -qs "VK_EXT_layer_settings" /usr/include/vulkan/vulkan_core.h; then
+    echo ""  # the system's headers are new enough (e.g. Ubuntu 24.04): nothing to override
+    exit 0
+fi
 if [ ! -f "$CACHE/usr/include/vulkan/vulkan_core.h" ]; then
     apt_dir="$(mktemp -d)"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
