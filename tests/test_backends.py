@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import llama_cpp
 import llama_cpp_core
@@ -131,3 +132,57 @@ def test_a_plugin_that_aborts_while_loading_is_probed_in_a_child(tmp_path) -> No
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "why: loading libggml-abortgpu.so in a probe process was killed by SIGABRT" in r.stdout
+
+
+def _ggml_x86_variants(vendor: Path) -> dict[str, set[str]]:
+    import re
+
+    text = (vendor / "ggml" / "src" / "CMakeLists.txt").read_text()
+    block = text[text.index('if (GGML_SYSTEM_ARCH STREQUAL "x86")', text.index("GGML_CPU_ALL_VARIANTS")):]
+    block = block[:block.index("elseif")]
+    return {m.group(1): set(m.group(2).split()) for m in re.finditer(r"ggml_add_cpu_backend_variant\((\w+)([^)]*)\)", block)}
+
+
+def test_core_cmake_knows_every_ggml_x86_variant(vendor_dir) -> None:
+    """packages/llama-cpp-core/CMakeLists.txt's per-variant ISA lists are ggml's own."""
+    import re
+
+    from conftest import REPO
+
+    ggml = _ggml_x86_variants(vendor_dir)
+    assert {"zen4", "sapphirerapids", "cooperlake", "cascadelake", "cannonlake"} <= set(ggml)
+    ours_text = (REPO / "packages" / "llama-cpp-core" / "CMakeLists.txt").read_text()
+    ours = {m.group(1): set(m.group(2).split()) for m in re.finditer(r"set\(_isa_(\w+)\s*([^)]*)\)", ours_text)}
+    ours = {k: {v for v in vals if v != '""'} for k, vals in ours.items()}
+    assert ours == ggml
+
+
+def test_auto_variant_is_the_best_this_cpu_runs(vendor_dir) -> None:
+    import importlib.util
+    import platform
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("cpu_variant", REPO / "packages" / "llama-cpp-core" / "build_tools" / "cpu_variant.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ggml = _ggml_x86_variants(vendor_dir)
+    listed = [name for name, _ in mod.VARIANTS] + [name for name, _ in mod.EXPLICIT_ONLY] + ["x64"]
+    assert sorted(listed) == sorted(ggml)  # auto chooses from ggml's whole list
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        assert mod.best_variant() == "all"
+        return
+    flags = set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    best = mod.best_variant()
+    needs = dict(mod.VARIANTS).get(best, set())
+    assert needs <= flags
+    # nothing more capable in the list would also run here
+    ranked = [name for name, _ in mod.VARIANTS]
+    assert all(not (dict(mod.VARIANTS)[n] <= flags) for n in ranked[:ranked.index(best)] if best in ranked)
+    if {"avx512f", "avx512vbmi", "avx512_vnni", "avx512_bf16"} <= flags:
+        assert best == "zen4"
