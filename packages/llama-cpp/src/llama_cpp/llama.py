@@ -302,6 +302,8 @@ class Llama:
             op_offload=op_offload, swa_full=swa_full, type_k=type_k, type_v=type_v, no_perf=no_perf,
             n_seq_max=n_seq_max,
         )
+        if self._rpc_devices is not None:  # the model goes to its own RPC servers (and local GPUs), not others'
+            self.model_params.devices = self._rpc_devices
         self.n_seq_max = n_seq_max
         self.n_threads = int(self.context_params.n_threads)
         self.n_threads_batch = int(self.context_params.n_threads_batch)
