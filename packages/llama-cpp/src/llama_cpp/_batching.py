@@ -417,7 +417,7 @@ class Scheduler:
                     for uid in live:
                         self._queues.pop(uid, None)
                     if self.generator.closed:
-                        raise LlamaClosedError("the Llama was closed while this request was running")
+                        raise LlamaClosedError("this Llama is closed; create a new one")
                     return
                 try:
                     self._step_locked()
