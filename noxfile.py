@@ -206,8 +206,10 @@ def bench(session: nox.Session) -> None:
         "-DCMAKE_BUILD_TYPE=Release", f"-DLLAMA_CPP_CPU_VARIANT={variant}", "-DLLAMA_CPP_BENCH=ON",
         f"-DPython_EXECUTABLE={sys.executable}", external=True,
     )
-    session.run("cmake", "--build", str(build), "--target", "llama-bench", "llama_cpp_core_libs", external=True)
+    session.run("cmake", "--build", str(build), "--target", "llama-bench", "llama-batched-bench", "llama_cpp_core_libs",
+                external=True)
     session.run(
         "python", str(ROOT / "bench" / "bench.py"), "--llama-bench", str(build / "bin" / "llama-bench"),
+        "--llama-batched-bench", str(build / "bin" / "llama-batched-bench"),
         "--json", str(ROOT / ".bench" / "results.json"), *session.posargs,
     )

@@ -1,6 +1,6 @@
 """Benchmark llama_cpp against llama.cpp's own llama-bench, built from the same sources.
 
-    python bench/bench.py --llama-bench PATH [--model GGUF] [--threads N] [--rounds R] [--json OUT]
+    python bench/bench.py --llama-bench PATH --llama-batched-bench PATH [--model GGUF] [--threads N] [--rounds R] [--json OUT]
 
 Native and Python measurements are interleaved on the same model and thread
 count, one run at a time: every Python run sits between two single-repetition
@@ -9,7 +9,10 @@ to their mean, so the drift of a shared machine (tens of percent from one
 minute to the next on a small VM) hits both sides alike. The order of the
 decode tests flips every round so that no test always follows another. The
 prompt test follows them in every round; tokenize, embed and load are measured
-every OTHERS_EVERY rounds. The median of the per-run ratios is reported. Ratios
+every OTHERS_EVERY rounds. Batched decode (8 prompts x 128 tokens through one
+create_completion on a Llama(n_seq_max=8)) sits between two llama-batched-bench
+runs of the same shape, followed by the same 8 prompts one after another. The
+median of the per-run ratios is reported. Ratios
 compare the Python layer with native llama.cpp where the native tool measures
 the same thing.
 """
@@ -70,6 +73,42 @@ def native(llama_bench: str, model: str, threads: int, test: str) -> float:
     return float(json.loads(out)[0]["avg_ts"])
 
 
+def native_batched(batched_bench: str, model: str, threads: int, n_seq: int, unified: bool = True) -> float:
+    """llama-batched-bench's generation tokens/s for ``n_seq`` sequences of 128 prompt + 128 generated tokens.
+
+    ``unified``: one KV buffer shared by all sequences (``-kvu``), as ``Llama(n_seq_max=N)`` has it, so
+    that every sequence may use the whole ``n_ctx``; without it each sequence gets ``n_ctx / n_seq`` cells
+    of its own, and attention looks at those only (faster, but no sequence can grow past its share).
+    """
+    proc = subprocess.run(
+        [batched_bench, "-m", model, "-c", str(n_seq * 256), "-b", "512", "-ub", "512", "-npp", "128", "-ntg", "128",
+         "-npl", str(n_seq), "-t", str(threads), "-tb", str(threads), "-fa", "off", "--output-format", "jsonl",
+         *(["-kvu"] if unified else [])],
+        capture_output=True, text=True, check=True,
+    )
+    for line in (proc.stdout + "\n" + proc.stderr).splitlines():
+        if line.startswith('{"n_kv_max"'):
+            return float(json.loads(line)["speed_tg"])
+    raise RuntimeError("llama-batched-bench printed no result line")
+
+
+def generation_rate(chunks) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(generated tokens/s once every choice has its first token, seconds until then) of a streamed completion."""
+    t0 = time.perf_counter()
+    first: Dict[int, float] = {}
+    last = t0
+    n = 0
+    for chunk in chunks:
+        choice = chunk["choices"][0]
+        if choice["finish_reason"] is None:
+            first.setdefault(choice["index"], time.perf_counter())
+            n += 1
+        last = time.perf_counter()
+    start = max(first.values())
+    later = n - len(first)  # tokens after each choice's first
+    return later / (last - start), start - t0
+
+
 def timed_stream(llm, prompt: str, **kw) -> float:  # type: ignore[no-untyped-def]
     """Tokens (chunks) per second after the first one, over a forced-length completion."""
     stamps = []
@@ -118,6 +157,13 @@ class PythonSide:
         self.json_tokens = 0  # tokens of the last JSON-schema completion
         words = " ".join(f"word{i}" for i in range(2000)).encode()
         self.p512 = self.llm.tokenize(words, add_bos=False)[:512]
+        # batched decode: 8 different 128-token prompts, as llama-batched-bench -npp 128 -npl 8
+        ids = self.llm.tokenize(words, add_bos=False)
+        self.p128s = [ids[128 * i: 128 * (i + 1)] for i in range(8)]
+        self.multi = Llama(model_path=model, n_ctx=8 * 256, n_batch=512, n_seq_max=8, n_threads=threads,
+                           n_threads_batch=threads, verbose=False)
+        self.seq8 = Llama(model_path=model, n_ctx=256, n_batch=512, n_threads=threads, n_threads_batch=threads,
+                          verbose=False)
         self.prompt(), self.decode()  # warm-up, as llama-bench does one
 
     def load(self) -> float:
@@ -157,6 +203,21 @@ class PythonSide:
         n = len(self.llm.tokenize(text, add_bos=False))
         return n / (time.perf_counter() - t0)
 
+    def batched(self) -> float:
+        """8 prompts x 128 new tokens through one create_completion: aggregate generation tokens/s."""
+        rate, _ = generation_rate(self.multi.create_completion(self.p128s, stream=True, **self.greedy))
+        return rate
+
+    def sequential(self) -> float:
+        """The same 8 prompts one after another on a single-sequence Llama: aggregate generation tokens/s."""
+        tokens = elapsed = 0.0
+        for p in self.p128s:
+            stamps = [time.perf_counter() for ch in self.seq8.create_completion(p, stream=True, **self.greedy)
+                      if ch["choices"][0]["finish_reason"] is None]
+            tokens += len(stamps) - 1
+            elapsed += stamps[-1] - stamps[0]
+        return tokens / elapsed
+
     def embed(self) -> float:
         import llama_cpp
         from llama_cpp import Llama
@@ -171,7 +232,7 @@ class PythonSide:
         return len(SENTENCES) / dt
 
 
-def measure_round(py: PythonSide, llama_bench: str, model: str, threads: int, flip: bool,
+def measure_round(py: PythonSide, llama_bench: str, batched_bench: str, model: str, threads: int, flip: bool,
                   others: bool) -> tuple[Dict[str, float], Dict[str, float]]:
     """One round: every Python run sits between two native runs of the test it is compared with, and its
     reference is the mean of those two. ``flip`` reverses the order of the decode tests; the prompt test
@@ -191,6 +252,11 @@ def measure_round(py: PythonSide, llama_bench: str, model: str, threads: int, fl
     pp1 = native(llama_bench, model, threads, "pp")
     res["prompt_tps"] = py.prompt()
     ref["prompt_tps"] = (pp1 + native(llama_bench, model, threads, "pp")) / 2
+    b1 = native_batched(batched_bench, model, threads, 8)
+    res["batched_tps"] = py.batched()
+    res["sequential_tps"] = py.sequential()
+    ref["batched_tps"] = (b1 + native_batched(batched_bench, model, threads, 8)) / 2
+    res["split_kv_native_tps"] = native_batched(batched_bench, model, threads, 8, unified=False)
     if others:
         res["json_tokens"] = py.json_tokens  # of this round's measured run
         res["tokenize_tps"] = py.tokenize()
@@ -228,6 +294,7 @@ def median_of(rounds: List[Dict[str, float]], key: str) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llama-bench", required=True)
+    ap.add_argument("--llama-batched-bench", required=True)
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--rounds", type=int, default=8)
@@ -240,16 +307,16 @@ def main() -> int:
     pythons: List[Dict[str, float]] = []
     side = PythonSide(model, args.threads)
     for i in range(args.rounds):
-        nat, res = measure_round(side, args.llama_bench, model, args.threads, flip=i % 2 == 1,
+        nat, res = measure_round(side, args.llama_bench, args.llama_batched_bench, model, args.threads, flip=i % 2 == 1,
                                  others=i % OTHERS_EVERY == 0)
         natives.append(nat)
         pythons.append(res)
         print(f"round {i + 1}/{args.rounds}: decode {res['decode_tps']:.1f}/{nat['decode_tps']:.1f}, "
               f"stream {res['stream_cps']:.1f}/{nat['stream_cps']:.1f} tok/s (python/native)", file=sys.stderr)
-    side.llm.close()
-    side.pp.close()
+    for llm in (side.llm, side.pp, side.multi, side.seq8):
+        llm.close()
 
-    nat = {k: median_of(natives, k) for k in ("prompt_tps", "decode_tps")}
+    nat = {k: median_of(natives, k) for k in ("prompt_tps", "decode_tps", "batched_tps")}
     py = {k: median_of(pythons, k) for k in pythons[0]}
     # the machine's speed drifts by tens of percent from minute to minute: each ratio is taken to the native
     # runs on either side of the Python run (see measure_round), then the median over all of them
@@ -265,7 +332,14 @@ def main() -> int:
         ("JSON-schema decode", "tok/s", py["json_tps"], nat["decode_tps"], None),
         ("JSON-schema vs unconstrained decode", "ratio", py["json_tps"] / py["decode_tps"], None, 0.85),
         ("tokenize", "tok/s", py["tokenize_tps"], None, None),
-        ("embed (mean pooling)", "sentences/s", py["embed_sps"], None, None),
+        ("batched decode (8 x 128 tokens, n_seq_max=8) vs llama-batched-bench -kvu", "tok/s", py["batched_tps"],
+         nat["batched_tps"], 0.9),
+        ("batched vs the same 8 one after another", "ratio",
+         statistics.median(p["batched_tps"] / p["sequential_tps"] for p in pythons), None, 1.6),
+        ("sequential decode (8 x 128 tokens, one at a time)", "tok/s", py["sequential_tps"], None, None),
+        ("llama-batched-bench, 8 x 128, split KV (no -kvu; for reference)", "tok/s", py["split_kv_native_tps"], None,
+         None),
+        ("embed (mean pooling, 64 sentences)", "sentences/s", py["embed_sps"], None, None),
         ("load", "s", py["load_s"], None, None),
         ("import llama_cpp", "s", py["import_s"], None, None),
         ("peak RSS (load + 64 tokens)", "MiB", py["peak_rss_mib"], None, None),
@@ -278,7 +352,8 @@ def main() -> int:
         "| --- | --- | ---: | ---: | ---: | --- |",
     ]
     keys = {"decode (greedy, 128 tokens)": "decode_tps", "prompt (512 tokens)": "prompt_tps", "streaming": "stream_cps",
-            "sampled decode (top-k/p, min-p, penalties)": "sampled_tps", "JSON-schema decode": "json_tps"}
+            "sampled decode (top-k/p, min-p, penalties)": "sampled_tps", "JSON-schema decode": "json_tps",
+            "batched decode (8 x 128 tokens, n_seq_max=8) vs llama-batched-bench -kvu": "batched_tps"}
     for name, unit, value, native_value, target in rows:
         shown_ratio = ratio[keys[name]] if name in keys else (value if unit == "ratio" else None)
         target_s = ""
