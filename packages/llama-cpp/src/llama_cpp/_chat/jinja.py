@@ -25,7 +25,7 @@ from .. import llama_types
 from .protocols import ChatFormatterResponse
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import StoppingCriteriaList
+    from .._logits import StoppingCriteriaList
     from .protocols import LlamaChatCompletionHandler
 
 __all__ = [
@@ -132,7 +132,7 @@ def render_template(template: jinja2.Template, name: str, variables: Dict[str, A
 
 
 def _stop_on_token_ids(token_ids: Sequence[int]) -> StoppingCriteriaList:
-    from ..llama import StoppingCriteriaList
+    from .._logits import StoppingCriteriaList
 
     wanted = frozenset(int(t) for t in token_ids)
 
