@@ -3,11 +3,11 @@
 This is the layer under ``Llama``'s batched calls (a list of prompts, ``n``
 choices, ``best_of``, and concurrent calls from several threads on a
 ``Llama(n_seq_max=N)``) and under the OpenAI-compatible server, whose
-requests all become sequences of one :class:`BatchGenerator`.
+requests all become sequences of one `BatchGenerator`.
 
-:class:`BatchGenerator` works in steps. Between steps, requests can be
-:meth:`~BatchGenerator.insert`-ed and :meth:`~BatchGenerator.cancel`-led. Each
-:meth:`~BatchGenerator.step`:
+`BatchGenerator` works in steps. Between steps, requests can be
+`insert`-ed and `cancel`-led. Each
+`step`:
 
 1. admits waiting requests into free sequence ids (first come, first served;
    requests that share a prompt are admitted together when there is room, and
@@ -29,7 +29,7 @@ When the KV cache is full, the newest sequence is preempted: its cells are
 freed and it waits to be evaluated again from its tokens so far; the output
 it already produced stays valid, since its sampler chain is kept.
 
-:class:`Scheduler` makes a generator safe to share between threads without a
+`Scheduler` makes a generator safe to share between threads without a
 thread of its own: every caller waits for its own events, and whoever finds
 none runs the next step (for everyone) under the ``Llama``'s lock.
 
@@ -329,7 +329,7 @@ class BatchGenerator:
 
 
 class Scheduler:
-    """Share a :class:`BatchGenerator` between threads (see the module docstring).
+    """Share a `BatchGenerator` between threads (see the module docstring).
 
     Args:
         generator: The generator.
@@ -344,7 +344,7 @@ class Scheduler:
         self._mutex = threading.Lock()  # guards the dicts above and insert/cancel against a running step
 
     def submit(self, requests: Sequence[GenerationRequest]) -> List[int]:
-        """Queue requests; their events are read with :meth:`events`."""
+        """Queue requests; their events are read with `events`."""
         with self._mutex:
             uids = self.generator.insert(requests)
             for uid in uids:

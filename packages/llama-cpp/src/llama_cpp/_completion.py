@@ -1,6 +1,6 @@
 """Turning a stream of tokens into completion text: stop strings, UTF-8, chunks.
 
-:class:`TextAssembler` receives the bytes of each generated token and decides
+`TextAssembler` receives the bytes of each generated token and decides
 what text may be released: never the inside of an unfinished UTF-8 sequence,
 never anything that might be the start of a stop string, never a stop string
 itself. All work per token is proportional to the token and the longest stop
@@ -181,7 +181,7 @@ class _Stream:
 class BatchedCompletion:
     """Several choices (prompts x ``n``, or ``best_of`` candidates) generated together.
 
-    The requests go to the ``Llama``'s :class:`~llama_cpp._batching.Scheduler`;
+    The requests go to the ``Llama``'s `Scheduler`;
     this class turns their token events into the response dicts of the API we
     replace: per choice, the text (UTF-8 safe, cut at stop strings), logprobs
     and finish reason; chunks carry their choice's ``index``.

@@ -1,15 +1,15 @@
 """What a ``Llama`` owns natively: the model, the context, LoRA, the batches, and the lock.
 
-:class:`Engine` loads the model and creates the context from parameter structs
-(see :mod:`llama_cpp._params`), and frees everything exactly once in
-:meth:`Engine.close`. It holds:
+`Engine` loads the model and creates the context from parameter structs
+(see `llama_cpp._params`), and frees everything exactly once in
+`Engine.close`. It holds:
 
-* the lock every call takes (:meth:`Engine.hold` for one call, stream or
-  batch step; :meth:`Engine.busy` for the single-sequence API, which first
+* the lock every call takes (`Engine.hold` for one call, stream or
+  batch step; `Engine.busy` for the single-sequence API, which first
   lets batched requests off the sequence it needs);
-* the default :class:`~llama_cpp._sequence.Sequence` that ``eval``,
+* the default `Sequence` that ``eval``,
   ``sample``, ``generate`` and the state methods work on;
-* the :class:`~llama_cpp._batching.Scheduler` over all ``n_seq_max``
+* the `Scheduler` over all ``n_seq_max``
   sequences, for lists of prompts, ``n`` choices and concurrent callers.
 """
 
@@ -142,13 +142,13 @@ class Engine:
             yield
 
     def handle(self) -> int:
-        """The ``llama_context *`` handle, or :class:`LlamaClosedError`."""
+        """The ``llama_context *`` handle, or `LlamaClosedError`."""
         ctx = self.require_open().ctx
         assert ctx is not None
         return ctx
 
     def require_open(self) -> LlamaContext:
-        """The context, or :class:`LlamaClosedError`."""
+        """The context, or `LlamaClosedError`."""
         if self.ctx is None or self.model is None or self.ctx.ctx is None:
             raise LlamaClosedError("this Llama is closed; create a new one")
         return self.ctx
@@ -206,7 +206,7 @@ class Engine:
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        """Free everything, once; later calls raise :class:`LlamaClosedError`."""
+        """Free everything, once; later calls raise `LlamaClosedError`."""
         if self.scheduler is not None:
             self.scheduler.generator.close()
             self.scheduler = None

@@ -1,6 +1,6 @@
 """The exceptions ``llama_cpp`` raises.
 
-Every one derives from :class:`LlamaError` and also from the builtin that
+Every one derives from `LlamaError` and also from the builtin that
 callers of the API we replace already catch: ``ValueError`` for bad arguments
 (a prompt longer than the context, an unknown chat format), ``RuntimeError``
 for a closed model or a failed decode.
@@ -36,7 +36,7 @@ class LlamaClosedError(LlamaError, RuntimeError):
 
 
 class LlamaDecodeError(LlamaError, RuntimeError):
-    """``llama_decode`` failed; :attr:`code` is its return value."""
+    """``llama_decode`` failed; `code` is its return value."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)

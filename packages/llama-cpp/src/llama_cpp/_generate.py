@@ -2,18 +2,18 @@
 
 Three layers, each calling the one below:
 
-* **step**: :func:`decode_one` (the per-token hot path, one native call) and
-  :func:`evaluate` (chunks of ``n_batch`` tokens) put tokens into the context;
-* **stream**: :func:`generate` yields sampled tokens, reusing the KV cells of
+* **step**: `decode_one` (the per-token hot path, one native call) and
+  `evaluate` (chunks of ``n_batch`` tokens) put tokens into the context;
+* **stream**: `generate` yields sampled tokens, reusing the KV cells of
   the prefix a new prompt shares with the evaluated one
-  (:func:`prepare_prefix`), with speculative decoding (:func:`speculate`)
+  (`prepare_prefix`), with speculative decoding (`speculate`)
   when a draft model is given;
-* **complete**: :mod:`llama_cpp._single_completion` turns those tokens into
+* **complete**: `llama_cpp._single_completion` turns those tokens into
   completion text and dicts.
 
-Sampling is the native sampler chain of :mod:`llama_cpp._sampling`; Python
+Sampling is the native sampler chain of `llama_cpp._sampling`; Python
 logits processors and stopping criteria run only when given. Every function
-here expects the caller to hold the engine (:meth:`Engine.busy`).
+here expects the caller to hold the engine (`Engine.busy`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``Llama``'s constructor arguments as llama.cpp's parameter structs.
 
-:func:`model_params` fills ``llama_model_params`` (devices, offload, loading),
-:func:`context_params` fills ``llama_context_params`` (sizes, threads, RoPE,
+`model_params` fills ``llama_model_params`` (devices, offload, loading),
+`context_params` fills ``llama_context_params`` (sizes, threads, RoPE,
 attention, sequences). Arrays the structs point to are returned alongside
 them, so the caller keeps them alive as long as the struct is used.
 """

@@ -1,7 +1,7 @@
 """One generation request and the running state of its sequence.
 
-A :class:`GenerationRequest` says what to generate; the batch generator turns
-each into a :class:`SequenceState`, which holds everything that belongs to one
+A `GenerationRequest` says what to generate; the batch generator turns
+each into a `SequenceState`, which holds everything that belongs to one
 sequence and nothing that belongs to the model or the context: its tokens, how
 many of them the KV cache holds, its native sampler chain (with its own
 grammar, logit bias, penalties and seed), its Python logits processors and
@@ -119,9 +119,9 @@ class Sequence:
     """The sequence the single-sequence API works on (``eval``, ``sample``, ``generate``, state).
 
     ``input_ids[:n_tokens]`` are the tokens the KV cache holds for
-    :attr:`seq_id`; ``scores`` holds their logits rows with ``logits_all``
-    (else one row). :attr:`logits_fresh` says whether the context's last
-    logits belong to ``input_ids[n_tokens - 1]``; :attr:`restored_logits` is
+    `seq_id`; ``scores`` holds their logits rows with ``logits_all``
+    (else one row). `logits_fresh` says whether the context's last
+    logits belong to ``input_ids[n_tokens - 1]``; `restored_logits` is
     the row a loaded state carried, used instead of evaluating again.
     """
 

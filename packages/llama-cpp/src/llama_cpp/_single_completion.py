@@ -4,7 +4,7 @@
 the batch cannot take: images, a draft model, ``logits_all``, the prompt
 cache) runs here, on the default sequence, holding the ``Llama`` for the whole
 completion or stream. Everything batched runs through
-:class:`~llama_cpp._completion.BatchedCompletion` instead.
+`BatchedCompletion` instead.
 """
 
 from __future__ import annotations

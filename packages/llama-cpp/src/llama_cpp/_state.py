@@ -1,6 +1,6 @@
 """Saving and restoring a ``Llama``'s state, and the prompt cache's use of it.
 
-:class:`LlamaState` is what ``save_state`` returns and ``load_state`` takes:
+`LlamaState` is what ``save_state`` returns and ``load_state`` takes:
 the default sequence's tokens, its logits (all rows with ``logits_all``, else
 the last one, so a restored state samples exactly what the original would
 have) and llama.cpp's serialized context. Pickles made by earlier releases
@@ -28,7 +28,7 @@ __all__ = ["LlamaState", "save", "load", "cached_state"]
 
 
 class LlamaState:
-    """A snapshot of a :class:`~llama_cpp.Llama`'s evaluated tokens and native state (picklable).
+    """A snapshot of a `Llama`'s evaluated tokens and native state (picklable).
 
     Attributes:
         input_ids: The evaluated tokens (the array may be longer than ``n_tokens``).

@@ -1,19 +1,19 @@
-"""The high-level :class:`Llama`: completion, chat, embeddings, state, caching.
+"""The high-level `Llama`: completion, chat, embeddings, state, caching.
 
 This module is the facade users read: the constructor, the public methods,
 their signatures and docstrings. The work happens in private modules, each
 named after what it holds:
 
-* :mod:`~llama_cpp._params`: constructor arguments as llama.cpp parameter structs;
-* :mod:`~llama_cpp._engine`: the model, context, LoRA, batches and the lock;
-* :mod:`~llama_cpp._sequence`: one sequence's state (the default one, and batched ones);
-* :mod:`~llama_cpp._generate`: the single-sequence token loop (step, stream; speculative drafting);
-* :mod:`~llama_cpp._single_completion`: the complete layer on the default sequence;
-* :mod:`~llama_cpp._batching`: continuous batching of many sequences (lists of prompts,
+* `_params`: constructor arguments as llama.cpp parameter structs;
+* `_engine`: the model, context, LoRA, batches and the lock;
+* `_sequence`: one sequence's state (the default one, and batched ones);
+* `_generate`: the single-sequence token loop (step, stream; speculative drafting);
+* `_single_completion`: the complete layer on the default sequence;
+* `_batching`: continuous batching of many sequences (lists of prompts,
   ``n`` and ``best_of``, concurrent callers, the server);
-* :mod:`~llama_cpp._completion`: text assembly, stop strings, chunks, logprobs;
-* :mod:`~llama_cpp._prompt`: prompts as tokens, and their checks;
-* :mod:`~llama_cpp._embedding` and :mod:`~llama_cpp._state`.
+* `_completion`: text assembly, stop strings, chunks, logprobs;
+* `_prompt`: prompts as tokens, and their checks;
+* `_embedding` and `_state`.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class Llama:
     instance until it is exhausted or closed); with ``n_seq_max=N``,
     completions from several threads are decoded together in shared batches.
     Separate instances run in parallel. Use it as a context manager, or call
-    :meth:`close`, to free native memory deterministically.
+    `close`, to free native memory deterministically.
     """
 
     def __init__(
@@ -530,7 +530,7 @@ class Llama:
         return self._open_engine().n_vocab
 
     def tokenizer(self) -> LlamaTokenizer:
-        """This model's tokenizer as a :class:`LlamaTokenizer`."""
+        """This model's tokenizer as a `LlamaTokenizer`."""
         return LlamaTokenizer(self)
 
     def token_eos(self) -> int:
@@ -679,19 +679,19 @@ class Llama:
 
         Args:
             tokens: The prompt as token ids.
-            top_k: See :meth:`sample`.
-            top_p: See :meth:`sample`.
-            min_p: See :meth:`sample`.
-            typical_p: See :meth:`sample`.
-            temp: See :meth:`sample`.
-            repeat_penalty: See :meth:`sample`.
+            top_k: See `sample`.
+            top_p: See `sample`.
+            min_p: See `sample`.
+            typical_p: See `sample`.
+            temp: See `sample`.
+            repeat_penalty: See `sample`.
             reset: Start from ``tokens`` (reusing the shared prefix) instead of continuing.
-            frequency_penalty: See :meth:`sample`.
-            presence_penalty: See :meth:`sample`.
+            frequency_penalty: See `sample`.
+            presence_penalty: See `sample`.
             tfs_z: Accepted for compatibility.
-            mirostat_mode: See :meth:`sample`.
-            mirostat_tau: See :meth:`sample`.
-            mirostat_eta: See :meth:`sample`.
+            mirostat_mode: See `sample`.
+            mirostat_tau: See `sample`.
+            mirostat_eta: See `sample`.
             penalize_nl: Accepted for compatibility.
             logits_processor: Python processors applied before each sample.
             stopping_criteria: Python criteria asked after each sample; True ends the stream.
@@ -790,22 +790,22 @@ class Llama:
             suffix: Text after the completion (fill-in-the-middle models).
             max_tokens: The most tokens to generate (None or <= 0: until the context is full).
             temperature: Sampling temperature (0: greedy).
-            top_p: See :meth:`sample`.
-            min_p: See :meth:`sample`.
-            typical_p: See :meth:`sample`.
+            top_p: See `sample`.
+            min_p: See `sample`.
+            typical_p: See `sample`.
             logprobs: Return the log-probability of each token and of this many alternatives.
             echo: Start the text with the prompt.
             stop: Strings that end the completion (not included).
-            frequency_penalty: See :meth:`sample`.
-            presence_penalty: See :meth:`sample`.
-            repeat_penalty: See :meth:`sample`.
-            top_k: See :meth:`sample`.
+            frequency_penalty: See `sample`.
+            presence_penalty: See `sample`.
+            repeat_penalty: See `sample`.
+            top_k: See `sample`.
             stream: Return an iterator of chunks as tokens are sampled.
             seed: The seed for this completion (choices get ``seed``, ``seed + 1``, ...).
             tfs_z: Accepted for compatibility.
-            mirostat_mode: See :meth:`sample`.
-            mirostat_tau: See :meth:`sample`.
-            mirostat_eta: See :meth:`sample`.
+            mirostat_mode: See `sample`.
+            mirostat_tau: See `sample`.
+            mirostat_eta: See `sample`.
             model: The ``model`` name reported in the response.
             stopping_criteria: Python criteria asked after each token.
             logits_processor: Python processors applied before each sample.
@@ -877,7 +877,7 @@ class Llama:
         model: Optional[str], stopping_criteria: Optional[StoppingCriteriaList],
         logits_processor: Optional[LogitsProcessorList], n: int, best_of: int,
     ) -> Any:
-        """Every prompt's ``best_of`` candidates as sequences of one batch (see :mod:`llama_cpp._batching`)."""
+        """Every prompt's ``best_of`` candidates as sequences of one batch (see `llama_cpp._batching`)."""
         engine = self._open_engine()
         engine.require_open()
         model_obj = engine.model
@@ -919,15 +919,15 @@ class Llama:
         return job.stream() if stream else job.result()
 
     def __call__(self, prompt: str, *args: Any, **kwargs: Any) -> Union[CreateCompletionResponse, Iterator[CreateCompletionStreamResponse]]:
-        """Same as :meth:`create_completion`.
+        """Same as `create_completion`.
 
         Args:
             prompt: The prompt (or prompts).
-            *args: :meth:`create_completion`'s further arguments, in order.
-            **kwargs: :meth:`create_completion`'s further arguments, by name.
+            *args: `create_completion`'s further arguments, in order.
+            **kwargs: `create_completion`'s further arguments, by name.
 
         Returns:
-            What :meth:`create_completion` returns.
+            What `create_completion` returns.
         """
         return self.create_completion(prompt, *args, **kwargs)
 
@@ -977,30 +977,30 @@ class Llama:
             tools: Tool definitions.
             tool_choice: ``"none"``, ``"auto"``, ``"required"`` or a named function.
             temperature: Sampling temperature (0: greedy).
-            top_p: See :meth:`sample`.
-            top_k: See :meth:`sample`.
-            min_p: See :meth:`sample`.
-            typical_p: See :meth:`sample`.
+            top_p: See `sample`.
+            top_k: See `sample`.
+            min_p: See `sample`.
+            typical_p: See `sample`.
             stream: Return an iterator of chunks.
             stop: Strings that end the answer.
             seed: The seed for this answer.
             response_format: ``{"type": "json_object"}`` (optionally with a ``schema``) or
                 ``{"type": "json_schema", "json_schema": {...}}``, enforced by a grammar.
             max_tokens: The most tokens to generate (None: until the context is full).
-            presence_penalty: See :meth:`sample`.
-            frequency_penalty: See :meth:`sample`.
-            repeat_penalty: See :meth:`sample`.
+            presence_penalty: See `sample`.
+            frequency_penalty: See `sample`.
+            repeat_penalty: See `sample`.
             tfs_z: Accepted for compatibility.
-            mirostat_mode: See :meth:`sample`.
-            mirostat_tau: See :meth:`sample`.
-            mirostat_eta: See :meth:`sample`.
+            mirostat_mode: See `sample`.
+            mirostat_tau: See `sample`.
+            mirostat_eta: See `sample`.
             model: The ``model`` name reported in the response.
             logits_processor: Python processors applied before each sample.
             grammar: Constrain the answer to a grammar.
             logit_bias: Token id -> bias added to its logit.
             logprobs: Return token log-probabilities.
             top_logprobs: Alternatives per token with ``logprobs``.
-            n: Answers to generate; the prompt is evaluated once (see :meth:`create_completion`).
+            n: Answers to generate; the prompt is evaluated once (see `create_completion`).
             **kwargs: Template variables (``enable_thinking``, ...) and OpenAI request fields
                 (``best_of``, ``parallel_tool_calls``, ``user``).
 
@@ -1026,11 +1026,11 @@ class Llama:
         return create_chat_completion(self, request)
 
     def create_chat_completion_openai_v1(self, *args: Any, **kwargs: Any) -> Any:
-        """:meth:`create_chat_completion`, returning ``openai`` package objects.
+        """`create_chat_completion`, returning ``openai`` package objects.
 
         Args:
-            *args: :meth:`create_chat_completion`'s arguments, in order.
-            **kwargs: :meth:`create_chat_completion`'s arguments, by name.
+            *args: `create_chat_completion`'s arguments, in order.
+            **kwargs: `create_chat_completion`'s arguments, by name.
 
         Returns:
             An ``openai.types.chat.ChatCompletion``, or an iterator of ``ChatCompletionChunk``.
@@ -1100,10 +1100,10 @@ class Llama:
 
     # ------------------------------------------------------------ state
     def save_state(self) -> LlamaState:
-        """Snapshot the evaluated tokens and the native state (see :class:`LlamaState`).
+        """Snapshot the evaluated tokens and the native state (see `LlamaState`).
 
         Returns:
-            A picklable :class:`LlamaState`.
+            A picklable `LlamaState`.
         """
         engine = self._open_engine()
         with engine.busy(exclusive=True):
@@ -1113,7 +1113,7 @@ class Llama:
         return _state.save(self._open_engine(), self._seq, self._seed)
 
     def load_state(self, state: LlamaState) -> None:
-        """Restore a snapshot taken by :meth:`save_state`; the next sample continues exactly.
+        """Restore a snapshot taken by `save_state`; the next sample continues exactly.
 
         Args:
             state: The snapshot.
@@ -1150,7 +1150,7 @@ class Llama:
             local_dir: Download into this directory instead of the cache.
             local_dir_use_symlinks: Accepted for compatibility.
             cache_dir: The Hugging Face cache directory.
-            **kwargs: :class:`Llama` constructor arguments.
+            **kwargs: `Llama` constructor arguments.
 
         Returns:
             The loaded model.

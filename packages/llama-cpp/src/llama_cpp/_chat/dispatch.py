@@ -1,8 +1,8 @@
 """The glue ``Llama`` calls: chat setup from GGUF metadata and handler dispatch.
 
-``Llama.__init__`` calls :func:`chat_setup` once the model is loaded;
+``Llama.__init__`` calls `chat_setup` once the model is loaded;
 ``Llama.create_chat_completion`` / ``create_chat_completion_openai_v1`` call
-:func:`create_chat_completion` / :func:`create_chat_completion_openai_v1`.
+`create_chat_completion` / `create_chat_completion_openai_v1`.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class _TemplateHandler:
 
     @property
     def chat_formatter(self) -> Any:
-        """The compiled :class:`Jinja2ChatFormatter`."""
+        """The compiled `Jinja2ChatFormatter`."""
         return self._compiled().chat_formatter  # type: ignore[attr-defined]
 
     takes_request = True

@@ -1,9 +1,9 @@
 """One chat request: the single carrier of a chat call's arguments below ``create_chat_completion``.
 
-:class:`ChatRequest` holds every argument of a chat completion, with its
+`ChatRequest` holds every argument of a chat completion, with its
 default and its check, in one place. ``Llama.create_chat_completion`` builds
 one and hands it to the chat handler. The built-in handlers are
-:class:`RequestHandler` objects taking ``(llama, request)``; called with
+`RequestHandler` objects taking ``(llama, request)``; called with
 keywords, as the handler protocol of the API we replace says
 (``handler(llama=..., messages=..., temperature=...)``), they build the request
 from those keywords first, so third-party code calling them keeps working.
@@ -186,7 +186,7 @@ class RequestHandler:
     """A built-in chat handler: ``impl(llama, request)``, also callable with the protocol's keywords.
 
     Args:
-        impl: The handler's work, given the ``Llama`` and the :class:`ChatRequest`.
+        impl: The handler's work, given the ``Llama`` and the `ChatRequest`.
     """
 
     takes_request = True  # the dispatcher passes a ChatRequest to handle() instead of keywords
@@ -204,5 +204,5 @@ class RequestHandler:
 
 
 def request_handler(impl: Callable[[Llama, ChatRequest], Any]) -> RequestHandler:
-    """Decorator: make ``impl(llama, request)`` a :class:`RequestHandler`."""
+    """Decorator: make ``impl(llama, request)`` a `RequestHandler`."""
     return RequestHandler(impl)
