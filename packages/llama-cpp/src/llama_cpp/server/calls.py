@@ -182,7 +182,8 @@ def chat_calls(llama: Any, body: CreateChatCompletionRequest, alias: str,
         base["top_logprobs"] = None
     base.update(_merged_template_kwargs(model_template_kwargs, body))
     n = body.n or 1
-    if accepts("create_chat_completion", "n"):
+    # the engine evaluates the prompt once for n answers; tool-calling handlers answer one choice per call
+    if accepts("create_chat_completion", "n") and not (body.tools or body.functions):
         base["n"] = n
         return [base]
     return _fan_out(base, n, [None], None)
