@@ -27,8 +27,8 @@ from .request import ChatRequest, RequestHandler
 
 if TYPE_CHECKING:  # pragma: no cover
     from .._media import MediaPrompt
-    from ..llama import Llama
     from ..llama_grammar import LlamaGrammar
+    from .protocols import ChatModel
 
 __all__ = ["chat_formatter_to_chat_completion_handler", "response_format_grammar", "tool_parameters"]
 
@@ -83,7 +83,7 @@ def chat_formatter_to_chat_completion_handler(chat_formatter: ChatFormatter) -> 
     ``"none"`` never reports tool calls.
     """
 
-    def chat_completion_handler(llama: Llama, request: ChatRequest) -> ChatResult:
+    def chat_completion_handler(llama: ChatModel, request: ChatRequest) -> ChatResult:
         return _complete(llama, chat_formatter, request)
 
     handler = RequestHandler(chat_completion_handler)
@@ -92,7 +92,7 @@ def chat_formatter_to_chat_completion_handler(chat_formatter: ChatFormatter) -> 
 
 
 def _complete(
-    llama: Llama, formatter: ChatFormatter, request: ChatRequest,
+    llama: ChatModel, formatter: ChatFormatter, request: ChatRequest,
     media: Optional[Callable[[str, bool], MediaPrompt]] = None,
 ) -> ChatResult:
     """Render, tokenize (or, with ``media``, wrap the text and its images for the Llama), complete, convert."""

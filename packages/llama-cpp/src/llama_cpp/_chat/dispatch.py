@@ -17,14 +17,14 @@ from .registry import get_chat_completion_handler
 from .request import ChatRequest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import Llama
+    from .protocols import ChatModel
 
 __all__ = ["chat_setup", "create_chat_completion", "create_chat_completion_openai_v1", "resolve_chat_handler"]
 
 _TEMPLATE_KEY = "tokenizer.chat_template"
 
 
-def _token_text(llama: Llama, token: int) -> str:
+def _token_text(llama: ChatModel, token: int) -> str:
     model = getattr(llama, "_model", None)
     if model is None or token is None or token < 0:
         return ""
@@ -76,14 +76,14 @@ class _TemplateHandler:
 
     takes_request = True
 
-    def handle(self, llama: Llama, request: ChatRequest) -> Any:
+    def handle(self, llama: ChatModel, request: ChatRequest) -> Any:
         return self._compiled().handle(llama, request)  # type: ignore[attr-defined]
 
     def __call__(self, **kwargs: Any) -> Any:
         return self._compiled()(**kwargs)
 
 
-def template_handlers(llama: Llama) -> Dict[str, LlamaChatCompletionHandler]:
+def template_handlers(llama: ChatModel) -> Dict[str, LlamaChatCompletionHandler]:
     """A handler per chat template in the model's metadata (``chat_template.default``, ``chat_template.<name>``)."""
     metadata: Dict[str, str] = getattr(llama, "metadata", None) or {}
     eos_id = llama.token_eos()
@@ -103,7 +103,7 @@ def template_handlers(llama: Llama) -> Dict[str, LlamaChatCompletionHandler]:
     return handlers
 
 
-def chat_setup(llama: Llama) -> None:
+def chat_setup(llama: ChatModel) -> None:
     """Fill ``llama._chat_handlers`` from the GGUF templates and choose ``llama.chat_format`` if unset.
 
     With neither ``chat_format`` nor ``chat_handler`` given: the built-in format
@@ -123,7 +123,7 @@ def chat_setup(llama: Llama) -> None:
     logger.info("using chat format %r", llama.chat_format)
 
 
-def resolve_chat_handler(llama: Llama) -> LlamaChatCompletionHandler:
+def resolve_chat_handler(llama: ChatModel) -> LlamaChatCompletionHandler:
     """``llama.chat_handler``, else the instance's template handler, else the registered format."""
     if llama.chat_handler is not None:
         return llama.chat_handler
@@ -133,7 +133,7 @@ def resolve_chat_handler(llama: Llama) -> LlamaChatCompletionHandler:
     return get_chat_completion_handler(llama.chat_format)  # type: ignore[arg-type]
 
 
-def create_chat_completion(llama: Llama, request: ChatRequest) -> Any:
+def create_chat_completion(llama: ChatModel, request: ChatRequest) -> Any:
     """Answer ``request`` with the handler chosen for ``llama``.
 
     Built-in handlers take the request object; any other callable gets the
@@ -145,7 +145,7 @@ def create_chat_completion(llama: Llama, request: ChatRequest) -> Any:
     return handler(llama=llama, **request.keywords())
 
 
-def create_chat_completion_openai_v1(llama: Llama, *args: Any, **kwargs: Any) -> Any:
+def create_chat_completion_openai_v1(llama: ChatModel, *args: Any, **kwargs: Any) -> Any:
     """``llama.create_chat_completion(...)`` as ``openai`` objects (``ChatCompletion`` or chunk iterator)."""
     from .openai_v1 import to_openai
 

@@ -39,8 +39,8 @@ from .registry import register_chat_completion_handler
 from .request import ChatRequest, request_handler
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import Llama
     from ..llama_grammar import LlamaGrammar
+    from .protocols import ChatModel
 
 __all__ = ["CHATML_FUNCTION_CALLING_INSTRUCTIONS", "chatml_function_calling", "render_chatml_function_calling_prompt"]
 
@@ -140,7 +140,7 @@ def _choice_grammar(names: List[str], allow_message: bool, allow_end: bool) -> s
 
 
 def _probe(
-    llama: Llama,
+    llama: ChatModel,
     request: ChatRequest,
     prompt: str,
     names: List[str],
@@ -163,7 +163,7 @@ def _probe(
 
 @register_chat_completion_handler("chatml-function-calling")
 @request_handler
-def chatml_function_calling(llama: Llama, request: ChatRequest) -> ChatResult:
+def chatml_function_calling(llama: ChatModel, request: ChatRequest) -> ChatResult:
     """Chat with tool use over ChatML (see the module docstring)."""
     messages, functions, function_call, tools, tool_choice = (
         request.messages, request.functions, request.function_call, request.tools, request.tool_choice)
@@ -205,7 +205,7 @@ class _ToolSession:
 
     def __init__(
         self,
-        llama: Llama,
+        llama: ChatModel,
         request: ChatRequest,
         prompt: str,
         tools: Sequence[Mapping[str, Any]],

@@ -31,8 +31,8 @@ from .registry import register_chat_completion_handler
 from .request import ChatRequest, request_handler
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import Llama
     from ..llama_grammar import LlamaGrammar
+    from .protocols import ChatModel
 
 __all__ = [
     "FUNCTIONARY_SYSTEM_MESSAGE",
@@ -168,7 +168,7 @@ def _collect(request: ChatRequest) -> Tuple[ChatRequest, Optional[List[Any]], To
 
 
 def _pick(
-    llama: Llama,
+    llama: ChatModel,
     request: ChatRequest,
     prompt: str,
     grammar_text: str,
@@ -185,7 +185,7 @@ def _pick(
 
 @register_chat_completion_handler("functionary")
 @request_handler
-def functionary_chat_handler(llama: Llama, request: ChatRequest) -> ChatResult:
+def functionary_chat_handler(llama: ChatModel, request: ChatRequest) -> ChatResult:
     """functionary v1 text protocol; one call per turn, ``tool_calls[0].id`` is the function name."""
     messages, stream, response_format, grammar = (
         request.messages, request.stream, request.response_format, request.grammar)
@@ -273,7 +273,7 @@ class _FunctionaryTurn:
 
     def __init__(
         self,
-        llama: Llama,
+        llama: ChatModel,
         request: ChatRequest,
         prompt: str,
         tools: List[Mapping[str, Any]],
@@ -458,7 +458,7 @@ def _turn_stream(turn: _FunctionaryTurn) -> Iterator[llama_types.CreateChatCompl
 @register_chat_completion_handler("functionary-v1")
 @register_chat_completion_handler("functionary-v2")
 @request_handler
-def functionary_v1_v2_chat_handler(llama: Llama, request: ChatRequest) -> ChatResult:
+def functionary_v1_v2_chat_handler(llama: ChatModel, request: ChatRequest) -> ChatResult:
     """functionary v1/v2 models; the prompt comes from ``llama.tokenizer_.hf_tokenizer``.
 
     v2 answers may mix text and several (parallel) calls; ids are ``call_`` + 24 random characters.

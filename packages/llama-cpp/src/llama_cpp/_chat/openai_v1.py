@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import Llama
+    from .protocols import ChatModel
 
 __all__ = ["openai_types", "to_openai"]
 
@@ -28,7 +28,7 @@ def _chunks(chunk_type: Any, chunks: Iterable[Any]) -> Iterator[Any]:
         yield chunk_type(**chunk)
 
 
-def to_openai(llama: Llama, *args: Any, **kwargs: Any) -> Any:
+def to_openai(llama: ChatModel, *args: Any, **kwargs: Any) -> Any:
     completion_type, chunk_type = openai_types()  # fail before doing any work
     result = llama.create_chat_completion(*args, **kwargs)
     if isinstance(result, dict):

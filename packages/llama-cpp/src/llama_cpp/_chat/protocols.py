@@ -10,10 +10,31 @@ from typing_extensions import Protocol
 from .. import llama_types
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
-    from ..llama import Llama, LogitsProcessorList, StoppingCriteriaList
+    from .._logits import LogitsProcessorList, StoppingCriteriaList
     from ..llama_grammar import LlamaGrammar
 
-__all__ = ["ChatFormatterResponse", "ChatFormatter", "LlamaChatCompletionHandler"]
+__all__ = ["ChatFormatterResponse", "ChatFormatter", "ChatModel", "LlamaChatCompletionHandler"]
+
+
+class ChatModel(Protocol):
+    """What the chat layer uses of a ``Llama``: the chat layer is typed against this, not ``llama.py``."""
+
+    verbose: bool
+    metadata: Dict[str, str]
+    chat_format: Optional[str]
+    chat_handler: Optional[Any]
+    _chat_handlers: Dict[str, Any]
+    tokenizer_: Any
+
+    def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> List[int]: ...
+
+    def token_eos(self) -> int: ...
+
+    def token_bos(self) -> int: ...
+
+    def create_completion(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def create_chat_completion(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 @dataclasses.dataclass
@@ -55,7 +76,7 @@ class LlamaChatCompletionHandler(Protocol):
     def __call__(
         self,
         *,
-        llama: Llama,
+        llama: ChatModel,
         messages: List[llama_types.ChatCompletionRequestMessage],
         functions: Optional[List[llama_types.ChatCompletionFunction]] = None,
         function_call: Optional[llama_types.ChatCompletionRequestFunctionCall] = None,

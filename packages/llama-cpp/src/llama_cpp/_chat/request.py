@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, 
 from .. import llama_types
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..llama import Llama, LogitsProcessorList, StoppingCriteriaList
+    from .._logits import LogitsProcessorList, StoppingCriteriaList
     from ..llama_grammar import LlamaGrammar
+    from .protocols import ChatModel
 
 __all__ = ["ChatRequest", "RequestHandler", "normalize_stop", "request_handler"]
 
@@ -142,7 +143,7 @@ class ChatRequest:
 
     def complete(
         self,
-        llama: Llama,
+        llama: ChatModel,
         prompt: Union[str, List[int]],
         *,
         stream: bool = False,
@@ -191,18 +192,18 @@ class RequestHandler:
 
     takes_request = True  # the dispatcher passes a ChatRequest to handle() instead of keywords
 
-    def __init__(self, impl: Callable[[Llama, ChatRequest], Any]) -> None:
+    def __init__(self, impl: Callable[[ChatModel, ChatRequest], Any]) -> None:
         self.impl = impl
         functools.update_wrapper(self, impl)  # type: ignore[arg-type]
 
-    def handle(self, llama: Llama, request: ChatRequest) -> Any:
+    def handle(self, llama: ChatModel, request: ChatRequest) -> Any:
         """Answer ``request``."""
         return self.impl(llama, request)
 
-    def __call__(self, *, llama: Llama, **kwargs: Any) -> Any:
+    def __call__(self, *, llama: ChatModel, **kwargs: Any) -> Any:
         return self.impl(llama, ChatRequest.from_kwargs(kwargs))
 
 
-def request_handler(impl: Callable[[Llama, ChatRequest], Any]) -> RequestHandler:
+def request_handler(impl: Callable[[ChatModel, ChatRequest], Any]) -> RequestHandler:
     """Decorator: make ``impl(llama, request)`` a `RequestHandler`."""
     return RequestHandler(impl)
