@@ -138,6 +138,9 @@ def test_reference_page_shows_the_api_with_docstrings(browser: Browser, base_url
     assert not sorted(llama_h - shown), f"llama.h functions missing from the page: {sorted(llama_h - shown)[:20]}"
     constants = {name for name in dir(_bindings) if name.startswith("LLAMA_")}
     assert not sorted(constants - shown), f"LLAMA_ constants missing from the page: {sorted(constants - shown)[:20]}"
+    text = browser.evaluate("document.body.innerText")
+    roles = sorted(set(re.findall(r":(?:meth|class|func|mod|attr|data|exc):", text)))
+    assert not roles, f"Sphinx roles shown as text on the reference page (docstrings are Google style): {roles}"
     shot = tmp_path / "api-reference.png"
     browser.screenshot(shot)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -529,7 +529,7 @@ class Generator:
         w("")
         w("Records keep C field order; enums are IntEnum classes (CamelCase) and module")
         w("constants (C enumerator names); functions are bound on first use by")
-        w("``__getattr__`` through :mod:`llama_cpp_core._loader`.")
+        w("``__getattr__`` through ``llama_cpp_core._loader``.")
         w('"""')
         w("")
         w("import ctypes")

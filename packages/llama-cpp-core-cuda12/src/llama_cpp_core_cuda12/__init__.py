@@ -1,7 +1,7 @@
 """CUDA 12 backend for llama-cpp-core (``libggml-cuda``), as a plugin package.
 
 ``llama_cpp_core`` finds this package through its ``llama_cpp_core.backends``
-entry point. Before it opens ``lib/libggml-cuda`` it calls :func:`preload`,
+entry point. Before it opens ``lib/libggml-cuda`` it calls ``preload``,
 which opens the CUDA runtime and cuBLAS from NVIDIA's PyPI wheels
 (``pip install llama-cpp[cuda12]``) when they are installed; otherwise the
 system's CUDA 12 libraries are used (``llama-cpp[cuda12-local]``). The NVIDIA

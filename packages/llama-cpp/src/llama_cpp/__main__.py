@@ -1,4 +1,4 @@
-"""``python -m llama_cpp``: see :mod:`llama_cpp._cli`."""
+"""``python -m llama_cpp``: see ``llama_cpp._cli``."""
 
 import sys
 

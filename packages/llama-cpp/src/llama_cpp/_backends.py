@@ -8,7 +8,7 @@ restricts which accelerators load.
 
 ``apply_rpc_servers("host:port,host:port")`` is what ``Llama(rpc_servers=...)``
 calls: each server is checked with the RPC protocol's own handshake (with a
-timeout, so a server that is down is a :class:`RPCServerError` within
+timeout, so a server that is down is a ``RPCServerError`` within
 seconds), then registered with the RPC backend as devices that
 ``n_gpu_layers``, ``split_mode`` and ``tensor_split`` act on, like local GPUs.
 """
@@ -72,7 +72,7 @@ def parse_rpc_servers(rpc_servers: str) -> List[Tuple[str, int]]:
 def check_rpc_server(host: str, port: int, timeout: float = RPC_TIMEOUT_S) -> Tuple[int, int, int]:
     """Connect and run the RPC HELLO handshake; returns the server's protocol version.
 
-    Raises :class:`RPCServerError` when the server is down, does not answer
+    Raises ``RPCServerError`` when the server is down, does not answer
     within ``timeout`` seconds or speaks another protocol version. ggml itself
     would abort the process in those cases, so this runs before it connects.
     """
@@ -158,7 +158,7 @@ def apply_rpc_servers(rpc_servers: Optional[str]) -> Optional[ctypes.Array]:
     """Register the RPC servers of ``Llama(rpc_servers=...)`` as ggml devices.
 
     ``None`` or ``""``: nothing to do, returns None. Otherwise each server is
-    checked (:func:`check_rpc_server`) and registered once per process; returns
+    checked (``check_rpc_server``) and registered once per process; returns
     a NULL-terminated ``ggml_backend_dev_t`` array of these servers' devices
     followed by the local GPUs, for ``llama_model_params.devices`` (llama.cpp's
     own default order: RPC devices first). Registration alone already makes

@@ -2,7 +2,7 @@
 
 Each class owns one native object, frees it exactly once (``close()``, the
 context-manager exit, or garbage collection), and turns C failure codes into
-Python exceptions. The high-level :class:`llama_cpp.Llama` is built from these.
+Python exceptions. The high-level ``llama_cpp.Llama`` is built from these.
 They are private: their names follow ``llama-cpp-python``'s ``_internals`` so
 code that reached into it keeps working.
 """
@@ -207,7 +207,7 @@ class LlamaModel:
 
 
 class LlamaContext:
-    """An inference context (``llama_context *``) on a :class:`LlamaModel`."""
+    """An inference context (``llama_context *``) on a ``LlamaModel``."""
 
     def __init__(self, *, model: LlamaModel, params: C.llama_context_params, verbose: bool = True):
         self.model = model

@@ -1,8 +1,8 @@
 """Images in prompts, through llama.cpp's multimodal library (libmtmd).
 
-:class:`MtmdContext` owns one ``mtmd_context`` (a projector file loaded for one
-text model). :class:`MediaPrompt` is a prompt whose text carries media markers
-plus the images that replace them; :class:`~llama_cpp.llama.Llama` evaluates it
+``MtmdContext`` owns one ``mtmd_context`` (a projector file loaded for one
+text model). ``MediaPrompt`` is a prompt whose text carries media markers
+plus the images that replace them; ``llama_cpp.llama.Llama`` evaluates it
 under its own lock (``MediaPrompt.evaluate``) and then samples as for any
 prompt, so streaming, grammars, stops and logprobs work unchanged.
 
@@ -109,9 +109,9 @@ class _Span:
 
 
 class MediaPrompt:
-    """Prompt text with media markers and the image bytes for them, evaluated by :meth:`evaluate`.
+    """Prompt text with media markers and the image bytes for them, evaluated by ``evaluate``.
 
-    ``projector`` gives the :class:`MtmdContext` for a Llama; it is called by :meth:`evaluate`, under
+    ``projector`` gives the ``MtmdContext`` for a Llama; it is called by ``evaluate``, under
     that Llama's lock, so a projector is never loaded or freed while its Llama is in use.
     """
 

@@ -1,8 +1,8 @@
 """The native sampler chain, built from sampling parameters in one place.
 
 Every high-level entry point (``sample``, ``generate``, ``create_completion``,
-chat) describes what it wants as a :class:`SamplingParams` and gets a
-:class:`SamplerChain`: llama.cpp samplers only, so choosing a token costs one
+chat) describes what it wants as a ``SamplingParams`` and gets a
+``SamplerChain``: llama.cpp samplers only, so choosing a token costs one
 native call. Python logits processors are applied to the logits before the
 chain runs, and only when given.
 """

@@ -6,14 +6,14 @@ OpenAI-shaped chat response (or an iterator of chunks when streaming).
 Handlers are registered by name (the ``chat_format`` argument of ``Llama``);
 most are built from a *formatter*, which only turns messages into a prompt.
 
-Registry: :func:`register_chat_format`, :func:`register_chat_completion_handler`,
-:func:`get_chat_completion_handler`, :class:`LlamaChatCompletionHandlerRegistry`.
-Formatters: :class:`ChatFormatter`, :class:`ChatFormatterResponse`,
-:class:`Jinja2ChatFormatter` (sandboxed Jinja2 chat templates, as in GGUF
+Registry: ``register_chat_format``, ``register_chat_completion_handler``,
+``get_chat_completion_handler``, ``LlamaChatCompletionHandlerRegistry``.
+Formatters: ``ChatFormatter``, ``ChatFormatterResponse``,
+``Jinja2ChatFormatter`` (sandboxed Jinja2 chat templates, as in GGUF
 files and Hugging Face tokenizers), the built-in ``format_*`` functions, and
-:func:`chat_formatter_to_chat_completion_handler`. Tool calling:
-:func:`chatml_function_calling`, :func:`functionary_chat_handler`,
-:func:`functionary_v1_v2_chat_handler`. Vision: :class:`Llava15ChatHandler`
+``chat_formatter_to_chat_completion_handler``. Tool calling:
+``chatml_function_calling``, ``functionary_chat_handler``,
+``functionary_v1_v2_chat_handler``. Vision: ``Llava15ChatHandler``
 and friends. See ``docs/chat.md``.
 """
 

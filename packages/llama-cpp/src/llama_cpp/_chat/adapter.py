@@ -1,4 +1,4 @@
-"""The generic adapter: any :class:`ChatFormatter` -> a chat completion handler.
+"""The generic adapter: any ``ChatFormatter`` -> a chat completion handler.
 
 All registered prompt formats and every GGUF ``chat_template.*`` handler go
 through here. Steps: validate the request, render the prompt, tokenize it

@@ -298,7 +298,7 @@ class _ToolSession:
     # ---- streaming
     def stream(self) -> Iterator[llama_types.CreateChatCompletionStreamResponse]:
         """The first call's arguments stream token by token; later calls are checked for
-        repetition (as in :meth:`run`) before they are sent, each as one delta."""
+        repetition (as in ``run``) before they are sent, each as one delta."""
         name = self.first_step()
         if name is None:
             yield from convert.chat_chunks_from_completion_chunks(self.message(stream=True), self.request.top_n)

@@ -1,7 +1,7 @@
 """Sandboxed Jinja2 rendering of chat templates (GGUF ``tokenizer.chat_template`` and friends).
 
 A chat template comes from a model file, which is untrusted input. Templates
-are therefore compiled in an :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`
+are therefore compiled in an ``jinja2.sandbox.ImmutableSandboxedEnvironment``
 that additionally *refuses* (instead of silently blanking) any access to
 unsafe attributes such as ``__class__`` or ``__globals__``, and that has no
 loader, so ``{% include %}`` / ``{% import %}`` cannot read files.
@@ -105,7 +105,7 @@ def make_environment() -> jinja2.Environment:
 
 
 def compile_template(env: jinja2.Environment, source: str, name: str) -> jinja2.Template:
-    """Compile ``source``; a syntax error becomes a :class:`ValueError` naming the template."""
+    """Compile ``source``; a syntax error becomes a ``ValueError`` naming the template."""
     if not isinstance(source, str):
         raise TemplateRefused(f"Chat template {name!r} must be a string, not {type(source).__name__}")
     try:
@@ -115,7 +115,7 @@ def compile_template(env: jinja2.Environment, source: str, name: str) -> jinja2.
 
 
 def render_template(template: jinja2.Template, name: str, variables: Dict[str, Any]) -> str:
-    """Render, turning every failure into a :class:`ValueError` that names the template."""
+    """Render, turning every failure into a ``ValueError`` that names the template."""
     try:
         return template.render(**variables)
     except SecurityError as exc:
@@ -143,7 +143,7 @@ def _stop_on_token_ids(token_ids: Sequence[int]) -> StoppingCriteriaList:
 
 
 class Jinja2ChatFormatter:
-    """A :class:`~llama_cpp.llama_chat_format.ChatFormatter` backed by a Jinja2 chat template.
+    """A ``llama_cpp.llama_chat_format.ChatFormatter`` backed by a Jinja2 chat template.
 
     Template variables: ``messages``, ``bos_token``, ``eos_token``,
     ``add_generation_prompt``, ``functions``, ``function_call``, ``tools``,

@@ -70,7 +70,7 @@ def colon_layout(head: str, pairs: Sequence[Turn], sep: str, alt_sep: Optional[s
 
 
 def colon_space_layout(head: str, pairs: Sequence[Turn], sep: str) -> str:
-    """As :func:`colon_layout`, but an empty turn reads ``prefix: `` (with the space)."""
+    """As ``colon_layout``, but an empty turn reads ``prefix: `` (with the space)."""
     parts = [head, sep]
     for prefix, text in pairs:
         parts.append(f"{prefix}: {text}{sep}" if text else f"{prefix}: ")

@@ -1,6 +1,6 @@
 """Checks on what callers send (messages, tools, tool_choice, response_format).
 
-Every problem is a :class:`ValueError` whose message says which item is wrong
+Every problem is a ``ValueError`` whose message says which item is wrong
 and what to send instead. Nothing here mutates the caller's objects.
 """
 

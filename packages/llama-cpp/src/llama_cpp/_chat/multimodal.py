@@ -4,7 +4,7 @@ Images are encoded by llama.cpp's multimodal library (libmtmd, shipped in
 ``llama-cpp-core``): the handler renders its prompt with the media marker
 where each image goes, loads the projector (``clip_model_path``) once per
 Llama, and hands the prompt and the image bytes to the Llama as a
-:class:`~llama_cpp._media.MediaPrompt`, which it evaluates under its lock
+``llama_cpp._media.MediaPrompt``, which it evaluates under its lock
 before sampling. Everything after that (streaming, ``response_format``,
 tools, stops, logprobs) is the text path's.
 """
@@ -127,7 +127,7 @@ class Llava15ChatHandler:
     def _mtmd_for(self, llama: Llama) -> MtmdContext:
         """The projector loaded for ``llama``'s model: once per Llama, freed when that Llama closes.
 
-        Runs under the Llama's lock (from :meth:`MediaPrompt.evaluate`), so the Llama cannot close while
+        Runs under the Llama's lock (from ``MediaPrompt.evaluate``), so the Llama cannot close while
         its projector loads, and each Llama sharing this handler has its own projector."""
         with self._mtmd_lock:
             ctx = self._contexts.get(llama)
@@ -254,7 +254,7 @@ class Llava15ChatHandler:
         llama: Optional[Llama] = None,
         **kwargs: Any,
     ) -> Tuple[str, List[str]]:
-        """``(prompt, image_urls)``: the prompt with :data:`MEDIA_MARKER` where each image goes."""
+        """``(prompt, image_urls)``: the prompt with ``MEDIA_MARKER`` where each image goes."""
         validate_messages(messages)
         urls = self.get_image_urls(messages)
         marked: List[Dict[str, Any]] = []
@@ -462,4 +462,4 @@ class MTMDChatHandler(Llava15ChatHandler):
 
 
 class Gemma4ChatHandler(MTMDChatHandler):
-    """Gemma 4 vision: the model's own template, as :class:`MTMDChatHandler`."""
+    """Gemma 4 vision: the model's own template, as ``MTMDChatHandler``."""

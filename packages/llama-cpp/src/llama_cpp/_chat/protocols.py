@@ -55,7 +55,7 @@ class ChatFormatterResponse:
 
 
 class ChatFormatter(Protocol):
-    """Turns a list of chat messages into a :class:`ChatFormatterResponse`."""
+    """Turns a list of chat messages into a ``ChatFormatterResponse``."""
 
     def __call__(
         self,

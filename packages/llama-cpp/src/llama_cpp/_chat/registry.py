@@ -115,7 +115,7 @@ def register_chat_completion_handler(name: str) -> Callable[[_H], _H]:
 
 
 def register_chat_format(name: str) -> Callable[[_F], _F]:
-    """Decorator: wrap a :class:`ChatFormatter` into a handler registered as ``name``.
+    """Decorator: wrap a ``ChatFormatter`` into a handler registered as ``name``.
 
     The formatter itself is returned unchanged, so it stays callable directly.
     """

@@ -1,6 +1,6 @@
 """The building blocks of the JSON Schema converter: built-in rules, literals, keyword tables.
 
-:mod:`llama_cpp._grammar.json_schema` walks a schema and emits rules; this
+``llama_cpp._grammar.json_schema`` walks a schema and emits rules; this
 module holds what does not depend on the walk: the primitive and string-format
 rules (GBNF bodies), GBNF literal escaping, the keyword sets the converter
 accepts, ignores or rejects, and small value helpers.

@@ -184,7 +184,7 @@ class ServedModel:
         self.deferred += 1
 
     async def enter(self) -> None:
-        """Wait (cancellably) for one of the ``n_parallel`` places, after :meth:`admit`; pair with :meth:`leave`."""
+        """Wait (cancellably) for one of the ``n_parallel`` places, after ``admit``; pair with ``leave``."""
         try:
             await self._semaphore().acquire()
         finally:
@@ -278,7 +278,7 @@ class LlamaProxy:
     ``proxy(alias)`` returns the model's ``Llama``, closing the previous one when
     the alias changes; ``None`` or an unknown alias means the first model, as in
     the reference (the server itself answers 404 for unknown names and may keep
-    several models loaded: see :class:`ModelManager`).
+    several models loaded: see ``ModelManager``).
     """
 
     def __init__(self, models: List[ModelSettings]) -> None:

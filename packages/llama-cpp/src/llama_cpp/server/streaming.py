@@ -1,6 +1,6 @@
 """Server-sent events: ``data: <json>`` per chunk, ``data: [DONE]`` at the end.
 
-:class:`EventStream` is an ASGI response that pulls chunks from one or more
+``EventStream`` is an ASGI response that pulls chunks from one or more
 ``Llama`` stream iterators, each in a worker thread (the event loop never
 blocks on a token), and sends them as they come. It watches the connection:
 a client that goes away cancels the pull and closes the iterators at once,
