@@ -618,3 +618,19 @@ def test_bad_tools_and_options_are_value_errors(llm: Llama, fmt: str, kwargs: Di
     with chat_format(llm, fmt):
         with pytest.raises(ValueError, match=problem):
             llm.create_chat_completion(QUESTION, max_tokens=1, **kwargs)
+
+
+def test_gguf_template_takes_a_tool_call_turn_without_content(llm: Llama) -> None:
+    # OpenAI sends an assistant turn that only calls tools with content None; SmolLM2's template concatenates
+    # content as a string, so the turn is rendered with empty content instead of failing
+    messages = [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny, 20 C"},
+    ]
+    with chat_format(llm, "chat_template.default"):
+        r = llm.create_chat_completion(messages, max_tokens=4, temperature=0)
+        prompt = llm._chat_handlers["chat_template.default"].chat_formatter(messages=messages).prompt
+    assert r["choices"][0]["message"]["role"] == "assistant"
+    assert "<|im_start|>assistant\n<|im_end|>" in prompt and "sunny, 20 C" in prompt

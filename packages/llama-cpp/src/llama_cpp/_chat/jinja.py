@@ -200,7 +200,19 @@ class Jinja2ChatFormatter:
         }
         variables.update(kwargs)
         variables["messages"] = messages
-        return render_template(self._template, self.name, variables)
+        try:
+            return render_template(self._template, self.name, variables)
+        except TemplateRefused:
+            # An assistant turn that only calls tools has content None, as OpenAI sends it; many templates
+            # (SmolLM2's among them) concatenate content as a string and fail on it. Those that handle None
+            # have rendered already; for the others, the same turn with empty content is what they mean.
+            if not any(isinstance(m, dict) and "content" in m and m["content"] is None for m in messages):
+                raise
+            variables["messages"] = [
+                {**m, "content": ""} if isinstance(m, dict) and "content" in m and m["content"] is None else m
+                for m in messages
+            ]
+            return render_template(self._template, self.name, variables)
 
     def __call__(
         self,
