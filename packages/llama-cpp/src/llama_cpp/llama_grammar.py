@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from ._grammar.gbnf import GrammarError
 from ._grammar.grammar import LLAMA_GRAMMAR_DEFAULT_ROOT, LlamaGrammar
-from ._grammar.json_schema import (
+from ._grammar.json_schema import SchemaConverter, json_schema_to_gbnf
+from ._grammar.samples import (
+    ARITHMETIC_GBNF,
+    C_GBNF,
+    CHESS_GBNF,
+    JAPANESE_GBNF,
+    JSON_ARR_GBNF,
+    JSON_GBNF,
+    LIST_GBNF,
+)
+from ._grammar.schema_rules import (
     DOT,
     DOTALL,
     ESCAPED_IN_REGEXPS_BUT_NOT_IN_LITERALS,
@@ -24,18 +34,7 @@ from ._grammar.json_schema import (
     SPACE_RULE,
     STRING_FORMAT_RULES,
     BuiltinRule,
-    SchemaConverter,
     SchemaError,
-    json_schema_to_gbnf,
-)
-from ._grammar.samples import (
-    ARITHMETIC_GBNF,
-    C_GBNF,
-    CHESS_GBNF,
-    JAPANESE_GBNF,
-    JSON_ARR_GBNF,
-    JSON_GBNF,
-    LIST_GBNF,
 )
 
 __all__ = [

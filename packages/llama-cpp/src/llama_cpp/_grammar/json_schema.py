@@ -36,7 +36,7 @@ from urllib.parse import unquote
 
 from .numeric import integer_range, number_range
 from .regex import PatternError, pattern_to_gbnf
-from .schema_rules import (  # SPACE_RULE & co. are re-exported names of the API we replace
+from .schema_rules import (
     _ANNOTATIONS,
     _BUILTIN_NAMES,
     _FORMAT_RULE,
@@ -45,18 +45,11 @@ from .schema_rules import (  # SPACE_RULE & co. are re-exported names of the API
     _PRIMITIVE_TYPES,
     _REJECTED,
     _UPPER_BOUNDS,
-    DOT,
-    DOTALL,
-    ESCAPED_IN_REGEXPS_BUT_NOT_IN_LITERALS,
-    GRAMMAR_LITERAL_ESCAPE_RE,
-    GRAMMAR_LITERAL_ESCAPES,
     INVALID_RULE_CHARS_RE,
-    NON_LITERAL_SET,
     PRIMITIVE_RULES,
     RESERVED_NAMES,
     SPACE_RULE,
     STRING_FORMAT_RULES,
-    BuiltinRule,
     SchemaError,
     _as_int,
     _is_number,
@@ -66,12 +59,7 @@ from .schema_rules import (  # SPACE_RULE & co. are re-exported names of the API
     _type_matches,
 )
 
-__all__ = [
-    "SchemaError", "SchemaConverter", "json_schema_to_gbnf", "BuiltinRule",
-    "SPACE_RULE", "INVALID_RULE_CHARS_RE", "GRAMMAR_LITERAL_ESCAPE_RE", "GRAMMAR_LITERAL_ESCAPES",
-    "PRIMITIVE_RULES", "STRING_FORMAT_RULES", "DOTALL", "DOT", "RESERVED_NAMES", "NON_LITERAL_SET",
-    "ESCAPED_IN_REGEXPS_BUT_NOT_IN_LITERALS",
-]
+__all__ = ["SchemaError", "SchemaConverter", "json_schema_to_gbnf"]
 
 
 class SchemaConverter:
