@@ -44,7 +44,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from . import llama_cpp as C
-from ._completion import top_logprobs_entry
+from ._completion import log_softmax, top_logprobs_entry
 from ._errors import LlamaClosedError, decode_error
 from ._internals import LlamaBatch
 from ._numpy import np
@@ -57,12 +57,6 @@ if TYPE_CHECKING:
     from ._internals import LlamaContext, LlamaModel
 
 __all__ = ["BatchGenerator", "Scheduler", "GenerationRequest", "TokenEvent"]
-
-
-def _log_softmax(row: np.ndarray) -> np.ndarray:
-    top = float(np.max(row))
-    shifted = row - top
-    return shifted - np.log(np.sum(np.exp(shifted)))
 
 
 class BatchGenerator:
@@ -153,15 +147,20 @@ class BatchGenerator:
         state.finished = True
         if state in self._running:
             self._running.remove(state)
+        self._release(state, free_cells)
+        state.close()
+        self._by_uid.pop(state.uid, None)
+
+    def _release(self, state: SequenceState, free_cells: bool = True) -> None:
+        """Give back ``state``'s sequence id (and its KV cells); siblings waiting on its prompt evaluate it themselves."""
         if state.seq_id is not None:
             if free_cells:
                 self._ctx.kv_cache_seq_rm(state.seq_id, 0, -1)
             self._free.append(state.seq_id)
             self._free.sort()
             state.seq_id = None
-        state.close()
-        self._by_uid.pop(state.uid, None)
-        for other in self._running:  # siblings waiting on this prompt evaluate it themselves
+        state.n_past = 0
+        for other in self._running:
             if other.leader is state:
                 other.leader = None
 
@@ -197,14 +196,7 @@ class BatchGenerator:
             return bool(self._reclaim and self._reclaim())
         victim = max(self._running, key=lambda s: s.admitted)
         self._running.remove(victim)
-        for other in self._running:
-            if other.leader is victim:
-                other.leader = None
-        self._ctx.kv_cache_seq_rm(victim.seq_id, 0, -1)  # type: ignore[arg-type]
-        self._free.append(victim.seq_id)  # type: ignore[arg-type]
-        self._free.sort()
-        victim.seq_id = None
-        victim.n_past = 0
+        self._release(victim)
         self._waiting.appendleft(victim)
         return True
 
@@ -218,8 +210,11 @@ class BatchGenerator:
         n = 0
         taken = self._taken = {}
         sampled: List[Tuple[SequenceState, int]] = []
-        decoding = [s for s in self._running if s.leader is None and s.pending == 1 and s.n_past > 0]
-        prefill = [s for s in self._running if s.leader is None and not (s.pending == 1 and s.n_past > 0)]
+        decoding: List[SequenceState] = []  # one sampled token to feed
+        prefill: List[SequenceState] = []  # (the rest of) a prompt to feed
+        for s in self._running:
+            if s.leader is None:
+                (decoding if s.pending == 1 and s.n_past > 0 else prefill).append(s)
         for s in decoding:
             tok[n] = s.tokens[-1]
             pos[n] = s.n_past
@@ -305,7 +300,7 @@ class BatchGenerator:
         logprob = top = None
         if request.logprobs is not None or request.score:
             assert logits is not None
-            lp = _log_softmax(logits)
+            lp = log_softmax(logits)
             if request.logprobs is not None:
                 logprob, top = top_logprobs_entry(lp, token, request.logprobs, self._piece)
             else:

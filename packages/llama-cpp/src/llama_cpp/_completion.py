@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 
-__all__ = ["TextAssembler", "BatchedCompletion", "normalize_stop", "incomplete_utf8_tail", "top_logprobs_entry"]
+__all__ = ["TextAssembler", "BatchedCompletion", "log_softmax", "normalize_stop", "incomplete_utf8_tail", "top_logprobs_entry"]
 
 
 def normalize_stop(stop: Optional[object]) -> List[bytes]:
@@ -106,6 +106,17 @@ class TextAssembler:
 
     def text(self) -> str:
         return bytes(self.data).decode("utf-8", errors="ignore")
+
+
+def log_softmax(logits: Any, axis: int = -1) -> npt.NDArray[np.single]:
+    """Log-softmax of ``logits`` along ``axis``, numerically stable, in float32."""
+    x = np.asarray(logits, dtype=np.single)
+    top = np.amax(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0).astype(np.single)
+    shifted = x - top
+    with np.errstate(divide="ignore"):
+        out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return out.astype(np.single, copy=False)
 
 
 def top_logprobs_entry(

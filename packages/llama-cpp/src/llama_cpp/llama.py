@@ -44,7 +44,7 @@ from typing import (
 
 from . import _generate, _params, _state
 from . import llama_cpp as C
-from ._completion import BatchedCompletion, normalize_stop
+from ._completion import BatchedCompletion, log_softmax, normalize_stop
 from ._embedding import embed as _embed
 from ._engine import Engine
 from ._errors import ContextOverflowError, LlamaArgumentError, LlamaClosedError, LlamaDecodeError, LlamaError
@@ -556,13 +556,7 @@ class Llama:
     @staticmethod
     def logits_to_logprobs(logits: Union[npt.NDArray[np.single], List[Any]], axis: int = -1) -> npt.NDArray[np.single]:
         """Log-softmax of ``logits`` along ``axis``, numerically stable, in float32."""
-        x = np.asarray(logits, dtype=np.single)
-        top = np.amax(x, axis=axis, keepdims=True)
-        top = np.where(np.isfinite(top), top, 0.0).astype(np.single)
-        shifted = x - top
-        with np.errstate(divide="ignore"):
-            out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-        return out.astype(np.single, copy=False)
+        return log_softmax(logits, axis)
 
     @staticmethod
     def longest_token_prefix(a: Union[Sequence[int], npt.NDArray[np.intc]], b: Union[Sequence[int], npt.NDArray[np.intc]]) -> int:
