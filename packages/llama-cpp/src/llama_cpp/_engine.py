@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from contextlib import ExitStack
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, Optional
 
 from . import llama_cpp as C
 from ._batching import BatchGenerator, Scheduler
@@ -225,10 +225,3 @@ class Engine:
         if self.model is not None:
             self.model.close()
             self.model = None
-
-    def seq_ids_in_use(self) -> List[int]:
-        """Sequence ids holding KV cells now (diagnostics)."""
-        if self.ctx is None or not self.ctx.memory:
-            return []
-        limit = int(C.llama_n_seq_max(self.ctx.ctx))
-        return [s for s in range(limit) if C.llama_memory_seq_pos_max(self.ctx.memory, s) >= 0]

@@ -488,15 +488,6 @@ class Llama:
         self._require_open()
         return self.tokenizer_.detokenize(tokens, prev_tokens=prev_tokens, special=special)
 
-    def _piece(self, token: int) -> bytes:
-        return self._open_engine().piece(token)
-
-    def _piece_text(self, token: int) -> str:
-        return self._open_engine().piece_text(token)
-
-    def _is_eog(self, token: int) -> bool:
-        return self._open_engine().is_eog(token)
-
     def set_cache(self, cache: Optional[BaseLlamaCache]) -> None:
         """Use ``cache`` (or none) to keep and restore states by prompt prefix."""
         self.cache = cache
